@@ -1,1 +1,15 @@
-urlpatterns = []
+"""Routes under /api/v1/. Each URL answers with and without its trailing slash."""
+
+from auctions import views
+from common.urls import route
+
+urlpatterns = [
+    *route("auctions", views.AuctionListView.as_view(), "auction-list"),
+    *route("auctions/<id:auction_id>", views.AuctionDetailView.as_view(), "auction-detail"),
+    *route("auctions/<id:auction_id>/bids", views.AuctionBidListView.as_view(), "auction-bid-list"),
+    *route(
+        "auctions/<id:auction_id>/bids/<id:bid_id>",
+        views.AuctionBidDetailView.as_view(),
+        "auction-bid-detail",
+    ),
+]

@@ -52,9 +52,7 @@ class ConstraintViolation(DomainError):
     title = "The request conflicts with the current state of the resource"
 
 
-def problem(
-    status_code: int, code: str, title: str, detail: str, **extra: Any
-) -> dict[str, Any]:
+def problem(status_code: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": "about:blank",
         "status": status_code,

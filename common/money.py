@@ -26,3 +26,11 @@ class MoneyField(serializers.DecimalField):
         if isinstance(data, bool):  # True is an int to Python, not an amount to a user
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+# ISO 4217 codes accepted for an auction's currency: the common ones, not the whole list.
+CURRENCIES: tuple[str, ...] = (
+    "AUD", "BRL", "CAD", "CHF", "CNY", "CZK", "DKK", "EUR", "GBP", "HKD", "HUF", "ILS",
+    "INR", "JPY", "KRW", "MXN", "NOK", "NZD", "PLN", "SEK", "SGD", "TRY", "USD", "ZAR",
+)  # fmt: skip
+DEFAULT_CURRENCY = "USD"

@@ -13,4 +13,25 @@ app = Celery("auction")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-app.conf.beat_schedule = {}
+# Closing never waits behind a long email fan-out: it has its own queue (and, deployed,
+# its own worker).
+app.conf.task_routes = {
+    "auctions.tasks.*": {"queue": "closing"},
+    "notifications.tasks.*": {"queue": "notifications"},
+}
+app.conf.task_default_queue = "notifications"
+
+app.conf.beat_schedule = {
+    # every second: close due auctions, and arm a timed close for those about to end
+    "close-due-auctions": {
+        "task": "auctions.tasks.auctions_close_due_task",
+        "schedule": 1.0,
+        "options": {"expires": 5},
+    },
+    # every 10 seconds: re-dispatch stalled fan-outs, due retries and expired claims
+    "recover-notifications": {
+        "task": "notifications.tasks.notifications_recover_task",
+        "schedule": 10.0,
+        "options": {"expires": 30},
+    },
+}

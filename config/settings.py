@@ -30,7 +30,6 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
-TESTING = env_bool("TESTING", False)
 
 # A random key per checkout is fine for `make run`; production sets SECRET_KEY.
 _key_file = VAR_DIR / "secret_key"
@@ -148,8 +147,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-if TESTING:
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("ACCESS_TOKEN_EXPIRE_SECONDS", 3600)),
@@ -267,7 +264,7 @@ CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TASK_ALWAYS_EAGER = False
 
 # --- Product knobs ------------------------------------------------------------------------
-NOTIFICATION_BATCH_SIZE = int(os.environ.get("NOTIFICATION_BATCH_SIZE", 500))
+
 BIDS_IN_DETAIL = 100
 # Exposes /api/v1/bench/floor (one primary-key SELECT through DRF) for `make bench`.
 BENCH_MODE = env_bool("BENCH_MODE", False)
@@ -294,3 +291,13 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# --- Notifications ------------------------------------------------------------------------
+# Fan-out: recipients per task, sent over one SMTP connection.
+NOTIFICATION_BATCH_SIZE = int(os.environ.get("NOTIFICATION_BATCH_SIZE", 500))
+# Retries: 5 s, 10 s, 20 s ... capped at 10 min; after 20 attempts a notification is failed.
+NOTIFICATION_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFICATION_RETRY_BASE_SECONDS", 5))
+NOTIFICATION_RETRY_MAX_SECONDS = 600
+NOTIFICATION_MAX_ATTEMPTS = 20
+# The sweep re-dispatches work that made no progress for this long.
+NOTIFICATION_RECOVER_AFTER_SECONDS = float(os.environ.get("NOTIFICATION_RECOVER_AFTER_SECONDS", 10))

@@ -1,0 +1,43 @@
+"""What can go wrong with an auction or a bid, each with the contract's code and status."""
+
+from rest_framework import status
+
+from common.errors import DomainError
+
+
+class AuctionNotFound(DomainError):
+    code = "not_found"
+    status = status.HTTP_404_NOT_FOUND
+    title = "Auction not found"
+
+
+class BidNotFound(DomainError):
+    code = "not_found"
+    status = status.HTTP_404_NOT_FOUND
+    title = "Bid not found"
+
+
+class AuctionFinished(DomainError):
+    code = "auction_finished"
+    status = status.HTTP_409_CONFLICT
+    title = "The auction has finished"
+
+
+class OwnAuction(DomainError):
+    code = "own_auction"
+    status = status.HTTP_403_FORBIDDEN
+    title = "You cannot bid on your own auction"
+
+
+class BidTooLow(DomainError):
+    """Carries `min_next_bid` so the client can retry with an acceptable amount."""
+
+    code = "bid_too_low"
+    status = status.HTTP_400_BAD_REQUEST
+    title = "The bid is below the minimum next bid"
+
+
+class EndTimeNotInFuture(DomainError):
+    code = "end_time_not_in_future"
+    status = status.HTTP_400_BAD_REQUEST
+    title = "The end time must be in the future"

@@ -1,0 +1,162 @@
+"""Auctions and bids.
+
+An auction row carries its rules (starting price, step, end) and a few denormalised fields
+(`current_price`, `leader`, `bid_count`) that only `auctions.services` writes, inside the
+transaction that inserts the bid and holds the auction's row lock. The constraints below
+are the last line of defence behind those services, never the normal path.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from common.money import DECIMAL_PLACES, MAX_DIGITS
+
+
+class AuctionQuerySet(models.QuerySet):
+    """The auction's derived state, as queries. `now` comes from common.clock."""
+
+    def active(self, now: datetime) -> "AuctionQuerySet":
+        """Open for bids: strictly before the effective end."""
+        return self.filter(closes_at__gt=now)
+
+    def finished(self, now: datetime) -> "AuctionQuerySet":
+        """Past the effective end, whether or not the closing has run yet."""
+        return self.filter(closes_at__lte=now)
+
+    def due(self, now: datetime) -> "AuctionQuerySet":
+        """Finished but not yet closed: the closing sweep's work."""
+        return self.finished(now).filter(closed_at__isnull=True)
+
+
+def money_field(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, **kwargs)
+
+
+class Auction(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="auctions"
+    )
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    starting_price = money_field()
+    price_step = money_field()
+    currency = models.CharField(max_length=3, default="USD")
+    # The end the owner asked for; it never changes.
+    end_time = models.DateTimeField()
+    # The effective end: bids are refused from this instant on. Equal to end_time today;
+    # kept apart so that an extension (soft close) never rewrites what the owner set.
+    closes_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+
+    # Denormalised by bid_place, under the auction's row lock.
+    current_price = money_field()
+    leader = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    bid_count = models.PositiveIntegerField(default=0)
+
+    # Recorded by auction_close, once, after closes_at.
+    closed_at = models.DateTimeField(null=True, blank=True)
+    winner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="auctions_won",
+    )
+    final_price = money_field(null=True, blank=True)
+
+    objects = AuctionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["closes_at", "id"], name="auction_closes_at_idx"),
+            models.Index(fields=["-created_at", "-id"], name="auction_created_idx"),
+            models.Index(fields=["current_price", "id"], name="auction_price_idx"),
+            models.Index(fields=["owner", "-created_at"], name="auction_owner_idx"),
+            # The closing sweep's question: which auctions are due and not yet closed?
+            models.Index(
+                fields=["closes_at"],
+                name="auction_due_idx",
+                condition=Q(closed_at__isnull=True),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(starting_price__gte=0), name="auction_starting_price_gte_0"
+            ),
+            models.CheckConstraint(condition=Q(price_step__gt=0), name="auction_price_step_gt_0"),
+            models.CheckConstraint(
+                condition=Q(current_price__gte=F("starting_price")),
+                name="auction_current_price_gte_starting",
+            ),
+            models.CheckConstraint(
+                condition=Q(closes_at__gte=F("end_time")), name="auction_closes_at_gte_end_time"
+            ),
+            models.CheckConstraint(
+                condition=Q(bid_count=0, leader__isnull=True)
+                | Q(bid_count__gt=0, leader__isnull=False),
+                name="auction_leader_iff_bids",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.title}"
+
+    @property
+    def min_next_bid(self) -> Decimal:
+        """The lowest acceptable next bid: the starting price, then the price plus a step."""
+        if self.bid_count == 0:
+            return self.starting_price
+        return self.current_price + self.price_step
+
+    def is_active_at(self, now: datetime) -> bool:
+        """Open for bids at `now`: strictly before the effective end."""
+        return now < self.closes_at
+
+    def status_at(self, now: datetime) -> str:
+        """`active` while now < closes_at, else `finished`: the clock decides, no flag."""
+        return "active" if self.is_active_at(now) else "finished"
+
+    def winner_at(self, now: datetime):
+        """Null while active; afterwards the highest bidder (recorded once closed).
+
+        Bids only ever go up, so the leader at the end is the highest bidder of this
+        auction; the closing service records the same user in `winner`.
+        """
+        if self.is_active_at(now):
+            return None
+        return self.winner if self.closed_at else self.leader
+
+
+class Bid(models.Model):
+    auction = models.ForeignKey(Auction, on_delete=models.PROTECT, related_name="bids")
+    bidder = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bids"
+    )
+    amount = money_field()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["auction", "-id"], name="bid_auction_newest_idx"),
+            models.Index(fields=["bidder", "auction"], name="bid_bidder_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="bid_amount_gt_0"),
+            # Two accepted bids of the same amount on one auction mean the lock failed.
+            models.UniqueConstraint(fields=["auction", "amount"], name="bid_unique_amount"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} on auction #{self.auction_id}"

@@ -1,0 +1,82 @@
+"""What each notification says: its kind for a given recipient, its subject, its message.
+
+One message per recipient, plain text and HTML, rendered from
+`templates/notifications/<kind>.txt|.html`. The Message-ID is derived from the
+notification's id, so a message sent twice after a crash is recognisably the same one.
+"""
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+from notifications.models import Event, Notification
+
+Kind = Notification.Kind
+
+
+def notification_kind(event: Event, user_id: int) -> str:
+    """Which message `user_id` gets about `event`."""
+    if event.kind == Event.Kind.AUCTION_CREATED:
+        return Kind.AUCTION_CREATED
+    if event.kind == Event.Kind.BID_PLACED:
+        was_leading = event.payload.get("previous_leader_id") == user_id
+        return Kind.OUTBID if was_leading else Kind.NEW_BID
+    if user_id == event.auction.owner_id:
+        return Kind.AUCTION_ENDED_OWNER
+    return Kind.AUCTION_WON if event.payload.get("winner_id") == user_id else Kind.AUCTION_LOST
+
+
+def subject(kind: str, event: Event) -> str:
+    """The subject line; every one names the auction's title."""
+    title = event.auction.title
+    currency = event.auction.currency
+    payload = event.payload
+    subjects = {
+        Kind.AUCTION_CREATED: f"New auction: {title}",
+        Kind.NEW_BID: f"New bid on {title}: {payload.get('amount')} {currency}",
+        Kind.OUTBID: f"You were outbid on {title}: now {payload.get('amount')} {currency}",
+        Kind.AUCTION_WON: f"You won {title} for {payload.get('final_price')} {currency}",
+        Kind.AUCTION_LOST: f"Auction ended: {title}",
+        Kind.AUCTION_ENDED_OWNER: (
+            f"Your auction {title} sold to {payload.get('winner')} "
+            f"for {payload.get('final_price')} {currency}"
+            if payload.get("winner")
+            else f"Your auction {title} ended with no bids"
+        ),
+    }
+    text = subjects[kind]
+    return text if len(text) <= 255 else text[:254] + "…"
+
+
+def auction_url(auction_id: int) -> str:
+    return f"{settings.SITE_URL.rstrip('/')}/api/v1/auctions/{auction_id}"
+
+
+def message(notification: Notification, *, connection=None) -> EmailMultiAlternatives:
+    """The email for one notification, addressed to its recipient alone."""
+    event = notification.event
+    context = {
+        "recipient": notification.recipient,
+        "auction": event.auction,
+        "event": event,
+        "payload": event.payload,
+        "auction_url": auction_url(event.auction_id),
+        "subject": notification.subject,
+    }
+    template = f"notifications/{notification.kind}"
+    email = EmailMultiAlternatives(
+        subject=notification.subject,
+        body=render_to_string(f"{template}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notification.recipient.email],
+        connection=connection,
+        headers={"Message-ID": f"<notification-{notification.pk}@{_mail_domain()}>"},
+    )
+    email.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    return email
+
+
+def _mail_domain() -> str:
+    return urlsplit(settings.SITE_URL).hostname or "localhost"

@@ -1,0 +1,35 @@
+"""Thin Celery wrappers: take ids, call one service. Retries and scheduling live here;
+what to do lives in notifications.services."""
+
+import logging
+
+from celery import shared_task
+
+from notifications import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def event_fanout_task(event_id: int) -> None:
+    """Expand one batch of the event's recipients, chain the next batch, deliver this one."""
+    notification_ids, more = services.event_expand(event_id)
+    if more:
+        # The next batch goes to the queue first, so another worker expands it while this
+        # one talks to the mail server. If the broker refuses, the sweep carries on later.
+        try:
+            event_fanout_task.delay(event_id)
+        except Exception:
+            logger.exception("Could not enqueue the next fan-out batch of event %s", event_id)
+    if notification_ids:
+        services.notification_deliver(notification_ids)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def notification_deliver_task(notification_ids: list[int]) -> None:
+    services.notification_deliver(notification_ids)
+
+
+@shared_task(ignore_result=True)
+def notifications_recover_task() -> None:
+    services.notifications_recover()
