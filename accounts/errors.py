@@ -1,0 +1,50 @@
+"""What can go wrong with an account or a token, each with the contract's code and status."""
+
+from rest_framework import status
+
+from common.errors import DomainError
+
+# The challenge a client gets with every 401 from the token endpoints (RFC 6750, section 3).
+BEARER_CHALLENGE = 'Bearer realm="api"'
+
+
+class UsernameTaken(DomainError):
+    code = "username_taken"
+    status = status.HTTP_400_BAD_REQUEST
+    title = "The username is already taken"
+
+
+class EmailTaken(DomainError):
+    code = "email_taken"
+    status = status.HTTP_400_BAD_REQUEST
+    title = "The email address is already registered"
+
+
+class WeakPassword(DomainError):
+    """Carries the password validators' messages under `errors.password`."""
+
+    code = "weak_password"
+    status = status.HTTP_400_BAD_REQUEST
+    title = "The password is too weak"
+
+
+class InvalidCredentials(DomainError):
+    """Unknown username, wrong password or inactive account: the client cannot tell which."""
+
+    code = "invalid_credentials"
+    status = status.HTTP_401_UNAUTHORIZED
+    title = "Invalid username or password"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": BEARER_CHALLENGE}
+
+
+class InvalidToken(DomainError):
+    """A refresh token that is unknown, revoked, already used or expired."""
+
+    code = "invalid_token"
+    status = status.HTTP_401_UNAUTHORIZED
+    title = "The token is invalid, expired or revoked"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": f'{BEARER_CHALLENGE}, error="invalid_token"'}
