@@ -6,6 +6,8 @@ Every periodic schedule of the product is declared here, in `beat_schedule`.
 import os
 
 from celery import Celery
+from django.conf import settings
+from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -20,6 +22,7 @@ app.conf.task_routes = {
     "notifications.tasks.*": {"queue": "notifications"},
 }
 app.conf.task_default_queue = "notifications"
+app.conf.task_queues = [Queue("closing"), Queue("notifications")]
 
 app.conf.beat_schedule = {
     # every second: close due auctions, and arm a timed close for those about to end
@@ -28,10 +31,10 @@ app.conf.beat_schedule = {
         "schedule": 1.0,
         "options": {"expires": 5},
     },
-    # every 10 seconds: re-dispatch stalled fan-outs, due retries and expired claims
+    # every 10 seconds (by default): re-dispatch stalled fan-outs, due retries and expired claims
     "recover-notifications": {
         "task": "notifications.tasks.notifications_recover_task",
-        "schedule": 10.0,
+        "schedule": settings.NOTIFICATION_RECOVER_INTERVAL_SECONDS,
         "options": {"expires": 30},
     },
 }

@@ -25,6 +25,19 @@ def env_bool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def filesystem_broker_options(directory: Path) -> dict:
+    """kombu's filesystem transport: one directory of message files, polled every 50 ms."""
+    for sub in ("in", "processed"):
+        (directory / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(directory / "in"),
+        "data_folder_out": str(directory / "in"),
+        "processed_folder": str(directory / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.05,
+    }
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -54,12 +67,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Before drf_spectacular: its templates/drf_spectacular/redoc.html overrides the stock one.
+    "common",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "oauth2_provider",
-    "common",
     "accounts",
     "auctions",
     "notifications",
@@ -166,7 +180,7 @@ REGISTER_THROTTLE_RATE = os.environ.get("REGISTER_THROTTLE_RATE", "100/hour")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "oauth2_provider.contrib.rest_framework.OAuth2Authentication",
+        "accounts.authentication.BearerTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["common.permissions.ReadPublicWriteAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["common.parsers.DecimalJSONParser"],
@@ -197,13 +211,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer"},
-        }
+    "ENUM_NAME_OVERRIDES": {
+        "AuctionStatusEnum": ["active", "finished"],
+        "NotificationStatusEnum": "notifications.models.Notification.Status",
     },
-    "SECURITY": [{"bearer": []}],
-    "ENUM_NAME_OVERRIDES": {},
+    "PREPROCESSING_HOOKS": ["common.schema.drop_trailing_slash_twins"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "common.schema.problem_media_type",
+    ],
 }
 
 # --- Email --------------------------------------------------------------------------------
@@ -227,24 +243,19 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Auctions <auctions@lo
 
 # --- Celery -------------------------------------------------------------------------------
 # Without CELERY_BROKER_URL the broker is a directory (kombu's filesystem transport): no
-# server at all. It may lose a message that was in flight when a worker died; the outbox
-# sweep re-dispatches anything undelivered, so notifications are never lost.
-_broker_dir = VAR_DIR / "broker"
-CELERY_BROKER_URL = CELERY_BROKER_URL or "filesystem://"
+# server at all; `filesystem:///some/dir` names the directory (default var/broker). It may
+# lose a message that was in flight when a worker died; the outbox sweep re-dispatches
+# anything undelivered, so notifications are never lost.
+CELERY_BROKER_URL = CELERY_BROKER_URL or f"filesystem://{VAR_DIR / 'broker'}"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
-if CELERY_BROKER_URL == "filesystem://":
-    for sub in ("in", "processed"):
-        (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "in"),
-        "data_folder_out": str(_broker_dir / "in"),
-        "processed_folder": str(_broker_dir / "processed"),
-        "store_processed": False,
-        "polling_interval": 0.05,
-    }
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = Path(CELERY_BROKER_URL.removeprefix("filesystem://") or VAR_DIR / "broker")
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(_broker_dir)
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # Redeliver a task whose worker died within a minute, not the default hour.
+        # Redeliver a task whose worker died within a minute, not the default hour. No task
+        # of the product has an eta further away than a few seconds, so this is safe.
         "visibility_timeout": 60,
         "unacked_restore_interval": 5,
     }
@@ -277,6 +288,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -299,5 +311,8 @@ NOTIFICATION_BATCH_SIZE = int(os.environ.get("NOTIFICATION_BATCH_SIZE", 500))
 NOTIFICATION_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFICATION_RETRY_BASE_SECONDS", 5))
 NOTIFICATION_RETRY_MAX_SECONDS = 600
 NOTIFICATION_MAX_ATTEMPTS = 20
-# The sweep re-dispatches work that made no progress for this long.
+# A claimed notification not sent within this time is offered to another worker.
+NOTIFICATION_CLAIM_SECONDS = 120
+# How often the sweep runs, and after how long it re-dispatches work with no progress.
+NOTIFICATION_RECOVER_INTERVAL_SECONDS = 10.0
 NOTIFICATION_RECOVER_AFTER_SECONDS = float(os.environ.get("NOTIFICATION_RECOVER_AFTER_SECONDS", 10))

@@ -1,7 +1,9 @@
 """Test settings: only what tests need differs from production settings."""
 
+import os
+
 from config.settings import *  # noqa: F403
-from config.settings import VAR_DIR
+from config.settings import DATABASES, VAR_DIR, filesystem_broker_options
 
 # Fast hashing: tests create many users.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -9,12 +11,20 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Each test run gets its own throttle counters, cleared between tests by a fixture.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Mail goes to a real SMTP server started by the tests (tests/conftest.py sets the port).
-EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-EMAIL_HOST = "127.0.0.1"
-EMAIL_PORT = 2525
-EMAIL_USE_TLS = False
-EMAIL_USE_SSL = False
-EMAIL_HOST_USER = ""
-EMAIL_HOST_PASSWORD = ""
-EMAIL_FILE_PATH = str(VAR_DIR / "test-mail")
+# Connections are closed after each request and task, so that worker processes and threads
+# started by tests never keep the test database open when it is dropped.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# Without CELERY_BROKER_URL, each test run gets its own broker directory; worker processes
+# started by the tests are handed the same URL.
+if not os.environ.get("CELERY_BROKER_URL"):
+    _broker_dir = VAR_DIR / f"test-broker-{os.getpid()}"
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(_broker_dir)
+    TEST_BROKER_URL = f"filesystem://{_broker_dir}"
+else:
+    TEST_BROKER_URL = os.environ["CELERY_BROKER_URL"]
+
+# Worker processes started by tests sweep for stalled notifications every second, and a
+# crashed worker's claims expire after a few seconds.
+NOTIFICATION_RECOVER_INTERVAL_SECONDS = 1.0
+NOTIFICATION_CLAIM_SECONDS = 5

@@ -1,5 +1,6 @@
 """Root URLs: the API under /api/v1/, OAuth 2 under /o/, admin, docs and health checks."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -9,10 +10,17 @@ from common import health
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("auctions.urls")),
+    path("", include("notifications.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
+
+if settings.BENCH_MODE:
+    # The benchmark's floor (one primary-key SELECT through DRF); see bench/floor.py.
+    from bench.floor import BenchFloorView
+
+    api_v1.append(path("bench/floor", BenchFloorView.as_view(), name="bench-floor"))
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),

@@ -7,7 +7,6 @@ import logging
 import smtplib
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -23,9 +22,6 @@ from notifications.models import Event, Notification
 logger = logging.getLogger(__name__)
 
 Status = Notification.Status
-
-# A claimed notification not sent within this time is offered to another worker.
-CLAIM_LEASE = timedelta(minutes=2)
 
 
 def event_record(
@@ -44,14 +40,16 @@ def event_record(
     event = Event.objects.create(
         kind=kind, auction=auction, bid=bid, payload=payload or {}, created_at=now, touched_at=now
     )
+    event_id = event.pk
+
+    def fanout_dispatch() -> None:
+        tasks.event_fanout_task.delay(event_id)
+
     # robust: a failure to publish is logged, never turned into an error for the request
-    # whose change already committed.
-    transaction.on_commit(partial(_fanout_dispatch, event.pk), robust=True)
+    # whose change already committed. (A named function, not a partial: Django's log line
+    # for a failed robust callback reads its __qualname__.)
+    transaction.on_commit(fanout_dispatch, robust=True)
     return event
-
-
-def _fanout_dispatch(event_id: int) -> None:
-    tasks.event_fanout_task.delay(event_id)
 
 
 def auction_created_record(auction: Auction) -> Event:
@@ -130,7 +128,8 @@ def _notifications_claim(notification_ids: Sequence[int]) -> list[Notification]:
             .order_by("id")
         )
         Notification.objects.filter(pk__in=[n.pk for n in claimed]).update(
-            status=Status.SENDING, next_attempt_at=now + CLAIM_LEASE
+            status=Status.SENDING,
+            next_attempt_at=now + timedelta(seconds=settings.NOTIFICATION_CLAIM_SECONDS),
         )
     return claimed
 

@@ -1,0 +1,6 @@
+from common.urls import route
+from notifications import views
+
+urlpatterns = [
+    *route("me/notifications", views.MyNotificationListView.as_view(), "my-notifications"),
+]

@@ -1,0 +1,97 @@
+"""A real SMTP server (aiosmtpd) in the test process that keeps what it receives."""
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass
+class Received:
+    """One SMTP transaction: the envelope and the parsed message."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    message: Message
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    @property
+    def to(self) -> str:
+        return str(self.message["To"])
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"])
+
+    def part(self, content_type: str) -> str:
+        for part in self.message.walk():
+            if part.get_content_type() == content_type:
+                return part.get_payload(decode=True).decode()
+        raise LookupError(content_type)
+
+
+@dataclass
+class Mailbox:
+    """What the server accepted, in order. `delay` slows each message down (seconds)."""
+
+    received: list[Received] = field(default_factory=list)
+    delay: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        if self.delay:
+            time.sleep(self.delay)  # blocks the server's loop: a slow mail server
+        item = Received(
+            mail_from=envelope.mail_from,
+            rcpt_tos=list(envelope.rcpt_tos),
+            message=message_from_bytes(envelope.original_content or envelope.content),
+        )
+        with self.lock:
+            self.received.append(item)
+        return "250 OK"
+
+    def clear(self) -> None:
+        with self.lock:
+            self.received.clear()
+
+    def snapshot(self) -> list[Received]:
+        with self.lock:
+            return list(self.received)
+
+    def to(self, address: str) -> list[Received]:
+        return [item for item in self.snapshot() if address in item.rcpt_tos]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SmtpServer:
+    """Start, stop and restart on the same port, to play a mail server that goes down."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.mailbox = Mailbox()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
