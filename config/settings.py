@@ -27,9 +27,10 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def filesystem_broker_options(directory: Path) -> dict:
     """kombu's filesystem transport: one directory of message files, polled every 50 ms."""
-    for sub in ("in", "processed"):
+    for sub in ("in", "processed", "control"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
     return {
+        "control_folder": str(directory / "control"),
         "data_folder_in": str(directory / "in"),
         "data_folder_out": str(directory / "in"),
         "processed_folder": str(directory / "processed"),
