@@ -36,7 +36,7 @@ install: .venv/.synced
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
-	$(PY) -m honcho -f Procfile.embedded start
+	$(PY) -m honcho -f Procfile.embedded start --port $(PORT)
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
