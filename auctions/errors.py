@@ -41,3 +41,23 @@ class EndTimeNotInFuture(DomainError):
     code = "end_time_not_in_future"
     status = status.HTTP_400_BAD_REQUEST
     title = "The end time must be in the future"
+
+
+class BuyNowUnavailable(DomainError):
+    code = "buy_now_unavailable"
+    status = status.HTTP_409_CONFLICT
+    title = "This auction cannot be bought now"
+
+
+class InvalidAuctionTerms(DomainError):
+    """The terms of a new auction contradict each other (field errors under `errors`)."""
+
+    code = "validation_error"
+    status = status.HTTP_400_BAD_REQUEST
+    title = "Invalid input"
+
+
+class MaxBelowAmount(DomainError):
+    code = "max_amount_below_amount"
+    status = status.HTTP_400_BAD_REQUEST
+    title = "The maximum must be at least the bid"

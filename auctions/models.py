@@ -37,6 +37,11 @@ def money_field(**kwargs) -> models.DecimalField:
 
 
 class Auction(models.Model):
+    class Condition(models.TextChoices):
+        NEW = "new", "New"
+        USED = "used", "Used"
+        REFURBISHED = "refurbished", "Refurbished"
+
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="auctions"
     )
@@ -45,11 +50,22 @@ class Auction(models.Model):
     starting_price = money_field()
     price_step = money_field()
     currency = models.CharField(max_length=3, default="USD")
+    condition = models.CharField(max_length=16, choices=Condition.choices, default="used")
+    # Secret to all but the owner: below it, the auction ends without a winner.
+    reserve_price = money_field(null=True, blank=True)
+    # Anyone but the owner may end the auction at once at this price (see auction_buy_now).
+    buy_now_price = money_field(null=True, blank=True)
     # The end the owner asked for; it never changes.
     end_time = models.DateTimeField()
-    # The effective end: bids are refused from this instant on. Equal to end_time today;
-    # kept apart so that an extension (soft close) never rewrites what the owner set.
+    # Soft close: a bid in the last `extension_seconds` moves the effective end to that many
+    # seconds after the bid, never past `max_end_time`.
+    extension_seconds = models.PositiveIntegerField(null=True, blank=True)
+    max_end_time = models.DateTimeField(null=True, blank=True)
+    # The effective end: bids are refused from this instant on. Starts at end_time; a
+    # soft-close extension moves it later, a purchase at the buy-now price moves it to the
+    # instant of the purchase. What the owner set (end_time) is never rewritten.
     closes_at = models.DateTimeField()
+    extension_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField()
 
     # Denormalised by bid_place, under the auction's row lock.
@@ -73,6 +89,8 @@ class Auction(models.Model):
         related_name="auctions_won",
     )
     final_price = money_field(null=True, blank=True)
+    # When the "ending soon" reminder went to the watchers (once per auction).
+    watch_reminded_at = models.DateTimeField(null=True, blank=True)
 
     objects = AuctionQuerySet.as_manager()
 
@@ -100,7 +118,24 @@ class Auction(models.Model):
                 name="auction_current_price_gte_starting",
             ),
             models.CheckConstraint(
-                condition=Q(closes_at__gte=F("end_time")), name="auction_closes_at_gte_end_time"
+                condition=Q(closes_at__gt=F("created_at")), name="auction_closes_after_creation"
+            ),
+            models.CheckConstraint(
+                condition=Q(reserve_price__isnull=True) | Q(reserve_price__gte=F("starting_price")),
+                name="auction_reserve_gte_starting",
+            ),
+            models.CheckConstraint(
+                condition=Q(buy_now_price__isnull=True) | Q(buy_now_price__gt=0),
+                name="auction_buy_now_gt_0",
+            ),
+            models.CheckConstraint(
+                condition=Q(extension_seconds__isnull=True) | Q(extension_seconds__gt=0),
+                name="auction_extension_gt_0",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_end_time__isnull=True)
+                | (Q(max_end_time__gte=F("end_time")) & Q(closes_at__lte=F("max_end_time"))),
+                name="auction_closes_within_cap",
             ),
             models.CheckConstraint(
                 condition=Q(bid_count=0, leader__isnull=True)
@@ -119,6 +154,13 @@ class Auction(models.Model):
             return self.starting_price
         return self.current_price + self.price_step
 
+    @property
+    def reserve_met(self) -> bool:
+        """True when there is no reserve, or the highest bid reached it."""
+        if self.reserve_price is None:
+            return True
+        return self.bid_count > 0 and self.current_price >= self.reserve_price
+
     def is_active_at(self, now: datetime) -> bool:
         """Open for bids at `now`: strictly before the effective end."""
         return now < self.closes_at
@@ -128,14 +170,16 @@ class Auction(models.Model):
         return "active" if self.is_active_at(now) else "finished"
 
     def winner_at(self, now: datetime):
-        """Null while active; afterwards the highest bidder (recorded once closed).
+        """Null while active; afterwards the highest bidder if the reserve was met.
 
         Bids only ever go up, so the leader at the end is the highest bidder of this
         auction; the closing service records the same user in `winner`.
         """
         if self.is_active_at(now):
             return None
-        return self.winner if self.closed_at else self.leader
+        if self.closed_at:
+            return self.winner
+        return self.leader if self.reserve_met else None
 
 
 class Bid(models.Model):
@@ -144,6 +188,8 @@ class Bid(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bids"
     )
     amount = money_field()
+    # Placed by the service on behalf of a bidder's maximum (proxy bidding).
+    auto = models.BooleanField(default=False)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -160,3 +206,43 @@ class Bid(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} on auction #{self.auction_id}"
+
+
+class ProxyBid(models.Model):
+    """A bidder's secret maximum on one auction: the service bids for them, one step at a
+    time, only as far as needed to keep the lead. Only its owner ever sees it."""
+
+    auction = models.ForeignKey(Auction, on_delete=models.PROTECT, related_name="proxy_bids")
+    bidder = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    max_amount = money_field()
+    # When this maximum was set: between two equal maxima, the earlier one wins.
+    placed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["auction", "bidder"], name="proxy_bid_once"),
+            models.CheckConstraint(condition=Q(max_amount__gt=0), name="proxy_bid_max_gt_0"),
+        ]
+        indexes = [
+            models.Index(fields=["auction", "-max_amount", "placed_at"], name="proxy_rank_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"max {self.max_amount} by user #{self.bidder_id} on auction #{self.auction_id}"
+
+
+class Watch(models.Model):
+    """A user watching an auction: they get one "ending soon" email before it closes."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="watches"
+    )
+    auction = models.ForeignKey(Auction, on_delete=models.CASCADE, related_name="watches")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "auction"], name="watch_once")]
+        indexes = [models.Index(fields=["user", "-created_at"], name="watch_user_idx")]
+
+    def __str__(self) -> str:
+        return f"user #{self.user_id} watches auction #{self.auction_id}"

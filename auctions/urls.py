@@ -7,6 +7,8 @@ urlpatterns = [
     *route("auctions", views.AuctionListView.as_view(), "auction-list"),
     *route("auctions/<id:auction_id>", views.AuctionDetailView.as_view(), "auction-detail"),
     *route("auctions/<id:auction_id>/bids", views.AuctionBidListView.as_view(), "auction-bid-list"),
+    *route("auctions/<id:auction_id>/buy", views.AuctionBuyView.as_view(), "auction-buy"),
+    *route("meta", views.MetaView.as_view(), "meta"),
     *route(
         "auctions/<id:auction_id>/bids/<id:bid_id>",
         views.AuctionBidDetailView.as_view(),

@@ -6,18 +6,22 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from auctions import selectors, services
 from auctions.filters import AuctionFilter, ClockedFilterBackend
-from auctions.models import Bid
+from auctions.models import Auction, Bid
 from auctions.serializers import (
     AuctionCreateInputSerializer,
     AuctionDetailSerializer,
     AuctionSerializer,
     BidCreateInputSerializer,
+    BidPlacedSerializer,
     BidSerializer,
+    MetaSerializer,
 )
 from common import clock
+from common.money import CURRENCIES
 from common.schema import problem_response
 from common.serializers import validated
 
@@ -105,8 +109,11 @@ class AuctionBidListView(ClockedView):
         "only when `amount >= min_next_bid`, decided atomically against every accepted bid.",
         request=BidCreateInputSerializer,
         responses={
-            201: BidSerializer,
-            400: problem_response("`bid_too_low` (with `min_next_bid`) or `validation_error`."),
+            201: BidPlacedSerializer,
+            400: problem_response(
+                "`bid_too_low` (with `min_next_bid`), `max_amount_below_amount` or "
+                "`validation_error`."
+            ),
             401: UNAUTHENTICATED,
             403: problem_response("`own_auction`: the owner cannot bid."),
             404: NOT_FOUND,
@@ -116,8 +123,37 @@ class AuctionBidListView(ClockedView):
     )
     def post(self, request: Request, auction_id: int) -> Response:
         data = validated(BidCreateInputSerializer, request.data)
-        bid = services.bid_place(auction_id, bidder=request.user, amount=data["amount"])
-        return Response(self.get_serializer(bid).data, status=status.HTTP_201_CREATED)
+        bid = services.bid_place(
+            auction_id,
+            bidder=request.user,
+            amount=data["amount"],
+            max_amount=data.get("max_amount"),
+        )
+        bid.requested_max_amount = data.get("max_amount")
+        return Response(BidPlacedSerializer(bid).data, status=status.HTTP_201_CREATED)
+
+
+class AuctionBuyView(ClockedView):
+    serializer_class = AuctionSerializer
+
+    @extend_schema(
+        summary="Buy now",
+        description="Ends the auction at once at its `buy_now_price`, with the buyer as "
+        "winner and the usual end emails. Only while active, never by the owner, and only "
+        "while no bid has reached the reserve (with no reserve: while there is no bid).",
+        request=None,
+        responses={
+            200: AuctionSerializer,
+            401: UNAUTHENTICATED,
+            403: problem_response("`own_auction`: the owner cannot buy."),
+            404: NOT_FOUND,
+            409: problem_response("`auction_finished` or `buy_now_unavailable`."),
+        },
+    )
+    def post(self, request: Request, auction_id: int) -> Response:
+        services.auction_buy_now(auction_id, buyer=request.user)
+        self.now = clock.now()  # render the auction as it is now: finished
+        return Response(self.get_serializer(selectors.auction_get(auction_id)).data)
 
 
 class AuctionBidDetailView(ClockedView):
@@ -127,3 +163,15 @@ class AuctionBidDetailView(ClockedView):
     def get(self, request: Request, auction_id: int, bid_id: int) -> Response:
         bid = selectors.bid_get(auction_id=auction_id, bid_id=bid_id)
         return Response(self.get_serializer(bid).data)
+
+
+class MetaView(APIView):
+    @extend_schema(summary="Values a client may use", responses={200: MetaSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "currencies": list(CURRENCIES),
+                "conditions": [value for value, _ in Auction.Condition.choices],
+                "statuses": ["active", "finished"],
+            }
+        )

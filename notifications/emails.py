@@ -21,8 +21,11 @@ def notification_kind(event: Event, user_id: int) -> str:
     if event.kind == Event.Kind.AUCTION_CREATED:
         return Kind.AUCTION_CREATED
     if event.kind == Event.Kind.BID_PLACED:
-        was_leading = event.payload.get("previous_leader_id") == user_id
-        return Kind.OUTBID if was_leading else Kind.NEW_BID
+        # Outbid: led before the incoming bid and not after it (a proxy may have defended).
+        payload = event.payload
+        was_leading = payload.get("previous_leader_id") == user_id
+        still_leading = payload.get("leader_id", payload.get("bidder_id")) == user_id
+        return Kind.OUTBID if was_leading and not still_leading else Kind.NEW_BID
     if user_id == event.auction.owner_id:
         return Kind.AUCTION_ENDED_OWNER
     return Kind.AUCTION_WON if event.payload.get("winner_id") == user_id else Kind.AUCTION_LOST
@@ -39,15 +42,21 @@ def subject(kind: str, event: Event) -> str:
         Kind.OUTBID: f"You were outbid on {title}: now {payload.get('amount')} {currency}",
         Kind.AUCTION_WON: f"You won {title} for {payload.get('final_price')} {currency}",
         Kind.AUCTION_LOST: f"Auction ended: {title}",
-        Kind.AUCTION_ENDED_OWNER: (
-            f"Your auction {title} sold to {payload.get('winner')} "
-            f"for {payload.get('final_price')} {currency}"
-            if payload.get("winner")
-            else f"Your auction {title} ended with no bids"
-        ),
+        Kind.AUCTION_ENDED_OWNER: _owner_subject(title, currency, payload),
     }
     text = subjects[kind]
     return text if len(text) <= 255 else text[:254] + "…"
+
+
+def _owner_subject(title: str, currency: str, payload: dict) -> str:
+    if payload.get("winner"):
+        return (
+            f"Your auction {title} sold to {payload['winner']} "
+            f"for {payload.get('final_price')} {currency}"
+        )
+    if payload.get("reserve_not_met"):
+        return f"Your auction {title} ended below its reserve price"
+    return f"Your auction {title} ended with no bids"
 
 
 def auction_url(auction_id: int) -> str:

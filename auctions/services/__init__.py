@@ -1,0 +1,22 @@
+"""Every write to an auction or a bid. The rules of bidding live here and nowhere else.
+
+- `locking`: `_auction_lock`, the one place that locks an auction, and its rules;
+- `creating`: `auction_create`;
+- `bidding`: `bid_place` (with proxy bidding and soft close), `auction_buy_now`;
+- `closing`: `auction_close`, `auction_close_due`;
+- `watching`: `watch_add`, `watch_remove`, `auction_watch_remind_due`.
+"""
+
+from auctions.services.bidding import auction_buy_now, bid_place
+from auctions.services.closing import auction_close, auction_close_due
+from auctions.services.creating import auction_create
+from auctions.services.locking import _auction_lock
+
+__all__ = [
+    "_auction_lock",
+    "auction_buy_now",
+    "auction_close",
+    "auction_close_due",
+    "auction_create",
+    "bid_place",
+]

@@ -1,0 +1,222 @@
+"""Bids: plain, automatic (proxy) and at the buy-now price. One locked transaction decides
+everything that changes an auction's price.
+
+Proxy bidding, as on eBay
+-------------------------
+A bidder may send a secret maximum with a bid. After any bid is placed, the service
+resolves the maxima that can still compete (`_proxies_resolve`), inside the same lock:
+
+- the leader's limit is their maximum, or the current price when they have none;
+- the strongest other maximum (highest, then earliest) that reaches `min_next_bid`
+  challenges the leader;
+- if it beats the leader's limit (or equals it and was set earlier), the challenger's proxy
+  bids `min(its maximum, leader's limit + step)` and leads;
+- otherwise the leader's proxy answers with `min(leader's limit, challenger's maximum +
+  step)`, and the challenger is spent.
+
+Each automatic bid is a real bid (`auto=True`) of at least the previous price plus the step,
+so the invariants of plain bidding hold for every row, and nobody ever pays more than their
+maximum. The loop ends because every round raises the price and maxima are finite.
+"""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from auctions.errors import (
+    AuctionFinished,
+    BidTooLow,
+    BuyNowUnavailable,
+    MaxBelowAmount,
+    OwnAuction,
+)
+from auctions.models import Auction, Bid, ProxyBid
+from auctions.services.closing import _auction_finish
+from auctions.services.locking import _auction_lock
+from common import clock
+from notifications import services as notifications
+from notifications.models import Event
+
+
+def _bid_open_check(auction: Auction, *, bidder: AbstractBaseUser, now: datetime) -> None:
+    if auction.owner_id == bidder.pk:
+        raise OwnAuction("The owner of an auction cannot bid on it.")
+    if not auction.is_active_at(now):
+        raise AuctionFinished(
+            f"Auction {auction.pk} stopped accepting bids at {auction.closes_at.isoformat()}."
+        )
+
+
+def _bid_insert_unlocked(
+    auction: Auction, *, bidder_id: int, amount: Decimal, now: datetime, auto: bool = False
+) -> Bid:
+    """Insert a bid and move the auction's price and leader in memory (the caller saves).
+
+    Unlocked: the caller holds the auction's lock and has checked the rules.
+    """
+    bid = Bid.objects.create(
+        auction=auction, bidder_id=bidder_id, amount=amount, auto=auto, created_at=now
+    )
+    auction.current_price = amount
+    auction.leader_id = bidder_id
+    auction.bid_count += 1
+    return bid
+
+
+def _proxies_resolve(auction: Auction, *, now: datetime) -> None:
+    """Let the competing maxima bid, one automatic bid per round (see the module docstring).
+
+    The caller holds the auction's lock. Reads the maxima once: nothing else can change
+    them while the lock is held.
+    """
+    alive = list(
+        ProxyBid.objects.filter(auction=auction, max_amount__gte=auction.current_price).order_by(
+            "-max_amount", "placed_at", "id"
+        )
+    )
+    if not alive:
+        return
+    by_bidder = {proxy.bidder_id: proxy for proxy in alive}
+    while True:
+        leader_proxy = by_bidder.get(auction.leader_id)
+        leader_limit = max(auction.current_price, leader_proxy.max_amount if leader_proxy else 0)
+        challenger = next(
+            (
+                proxy
+                for proxy in alive
+                if proxy.bidder_id != auction.leader_id and proxy.max_amount >= auction.min_next_bid
+            ),
+            None,
+        )
+        if challenger is None:
+            return
+        challenger_wins = challenger.max_amount > leader_limit or (
+            challenger.max_amount == leader_limit
+            and leader_proxy is not None
+            and (challenger.placed_at, challenger.pk) < (leader_proxy.placed_at, leader_proxy.pk)
+        )
+        if challenger_wins:
+            amount = min(challenger.max_amount, leader_limit + auction.price_step)
+            bidder_id = challenger.bidder_id
+        else:
+            amount = min(leader_limit, challenger.max_amount + auction.price_step)
+            bidder_id = auction.leader_id
+        _bid_insert_unlocked(auction, bidder_id=bidder_id, amount=amount, now=now, auto=True)
+
+
+def _soft_close_extend(auction: Auction, *, now: datetime) -> None:
+    """A bid in the last `extension_seconds` moves the effective end to that many seconds
+    after the bid, never past `max_end_time`. The closing scheduler reads `closes_at`, so
+    the new end is armed by its next tick; a close task timed for the old end is a no-op."""
+    if not auction.extension_seconds:
+        return
+    window = timedelta(seconds=auction.extension_seconds)
+    if auction.closes_at - now >= window:
+        return
+    new_end = now + window
+    if auction.max_end_time is not None:
+        new_end = min(new_end, auction.max_end_time)
+    if new_end > auction.closes_at:
+        auction.closes_at = new_end
+        auction.extension_count += 1
+
+
+def bid_place(
+    auction_id: int,
+    *,
+    bidder: AbstractBaseUser,
+    amount: Decimal,
+    max_amount: Decimal | None = None,
+) -> Bid:
+    """Place a bid of `amount` (with an optional secret maximum), or refuse it.
+
+    Transaction: one. Locks the auction row (`_auction_lock`), then, against the locked
+    row and the clock read after the lock: the bidder is not the owner (`OwnAuction`), the
+    auction is open, `now < closes_at` (`AuctionFinished`), `amount >= min_next_bid`
+    (`BidTooLow`, carrying `min_next_bid`) and `max_amount >= amount` (`MaxBelowAmount`).
+    Inserts the bid, records the maximum, lets competing maxima bid (`_proxies_resolve`),
+    extends a soft close, and saves `current_price`, `leader`, `bid_count` and `closes_at`
+    before the lock is released. Records one "bid placed" event when someone else bid before
+    (earlier bidders get one email each after commit, however many automatic bids followed).
+    Not idempotent: each call that succeeds is one more bid (see `Idempotency-Key`).
+    """
+    with transaction.atomic():
+        auction = _auction_lock(auction_id)
+        assert auction is not None
+        now = clock.now()
+        _bid_open_check(auction, bidder=bidder, now=now)
+        min_next_bid = auction.min_next_bid
+        if amount < min_next_bid:
+            raise BidTooLow(
+                f"The minimum next bid is {min_next_bid:.2f}.",
+                min_next_bid=f"{min_next_bid:.2f}",
+            )
+        if max_amount is not None and max_amount < amount:
+            raise MaxBelowAmount(
+                "max_amount must be at least amount.",
+                errors={"max_amount": ["The maximum must be at least the bid."]},
+            )
+        previous_leader_id = auction.leader_id
+        bid = _bid_insert_unlocked(auction, bidder_id=bidder.pk, amount=amount, now=now)
+        if max_amount is not None:
+            ProxyBid.objects.update_or_create(
+                auction=auction,
+                bidder_id=bidder.pk,
+                defaults={"max_amount": max_amount, "placed_at": now},
+            )
+        _proxies_resolve(auction, now=now)
+        _soft_close_extend(auction, now=now)
+        auction.save(
+            update_fields=["current_price", "leader", "bid_count", "closes_at", "extension_count"]
+        )
+        if previous_leader_id is not None:  # nobody to tell about the first bid
+            notifications.event_record(
+                Event.Kind.BID_PLACED,
+                auction=auction,
+                bid=bid,
+                payload={
+                    "bidder_id": bidder.pk,
+                    "bidder": bidder.get_username(),
+                    "previous_leader_id": previous_leader_id,
+                    "leader_id": auction.leader_id,
+                    "amount": f"{auction.current_price:.2f}",
+                    "min_next_bid": f"{auction.min_next_bid:.2f}",
+                },
+            )
+    bid.auction = auction
+    return bid
+
+
+def auction_buy_now(auction_id: int, *, buyer: AbstractBaseUser) -> Bid:
+    """Buy the auction at its buy-now price: it ends at once with the buyer as winner.
+
+    Transaction: one. Locks the auction row; refuses the owner (`OwnAuction`), a finished
+    auction (`AuctionFinished`), and (`BuyNowUnavailable`) an auction with no buy-now price,
+    one where a bid reached the reserve (or, with no reserve, any bid), or one whose price
+    has risen so that the buy-now price is below the minimum next bid. Inserts the purchase
+    as a bid, moves the effective end to now and closes the auction in the same transaction
+    (winner, final price, the usual end emails after commit).
+    """
+    with transaction.atomic():
+        auction = _auction_lock(auction_id)
+        assert auction is not None
+        now = clock.now()
+        _bid_open_check(auction, bidder=buyer, now=now)
+        if auction.buy_now_price is None:
+            raise BuyNowUnavailable("This auction has no buy-now price.")
+        if auction.reserve_price is not None and auction.reserve_met:
+            raise BuyNowUnavailable("A bid has reached the reserve price.")
+        if auction.reserve_price is None and auction.bid_count:
+            raise BuyNowUnavailable("The auction already has bids.")
+        if auction.buy_now_price < auction.min_next_bid:
+            raise BuyNowUnavailable("The bids have passed the buy-now price.")
+        bid = _bid_insert_unlocked(
+            auction, bidder_id=buyer.pk, amount=auction.buy_now_price, now=now
+        )
+        auction.closes_at = now
+        auction.save(update_fields=["current_price", "leader", "bid_count", "closes_at"])
+        _auction_finish(auction, now=now, bought_now=True)
+    bid.auction = auction
+    return bid
