@@ -25,7 +25,8 @@ class MoneyField(serializers.DecimalField):
     def to_internal_value(self, data):
         if isinstance(data, bool):  # True is an int to Python, not an amount to a user
             self.fail("invalid")
-        return super().to_internal_value(data)
+        value = super().to_internal_value(data)
+        return value.copy_abs() if value.is_zero() else value  # "-0" is 0.00, never "-0.00"
 
 
 # ISO 4217 codes accepted for an auction's currency: the common ones, not the whole list.

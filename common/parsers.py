@@ -23,5 +23,6 @@ class DecimalJSONParser(JSONParser):
             if not text.strip():
                 return {}
             return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
-        except (ValueError, UnicodeDecodeError) as exc:
+        # RecursionError: a body nested thousands of levels deep is bad input, not a crash.
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc

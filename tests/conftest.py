@@ -56,7 +56,8 @@ def client_for(make_client, db):
 def auction_create(db):
     """`auction_create(owner=..., **overrides)`: an active auction made by the service.
 
-    Defaults: starting price 100.00, step 5.00, USD, ending in one hour.
+    Defaults: starting price 100.00, step 5.00, USD, ending in 30 minutes (well inside an
+    access token's hour, so a test may move the clock to the end and still bid).
     """
     from datetime import timedelta
     from decimal import Decimal
@@ -70,9 +71,11 @@ def auction_create(db):
             "description": "Hardly used.",
             "starting_price": Decimal("100.00"),
             "price_step": Decimal("5.00"),
-            "end_time": clock.now() + timedelta(hours=1),
+            "end_time": clock.now() + timedelta(minutes=30),
         }
         fields.update(overrides)
+        for money in ("starting_price", "price_step"):
+            fields[money] = Decimal(str(fields[money]))
         return services.auction_create(owner=owner or UserFactory(), **fields)
 
     return make

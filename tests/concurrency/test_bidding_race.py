@@ -1,0 +1,293 @@
+"""Many bidders at once: the accepted bids of an auction still climb by at least the step.
+
+Real threads, each with its own API client, token and database connection, hammer one
+auction; afterwards the invariants of the contract must hold. The control test at the end
+runs the same kind of race against a deliberately unlocked check-then-insert and shows that
+it breaks them, so these tests can fail when the lock is missing.
+
+The database must be shared by the threads, so these tests use a transactional test
+database (`transaction=True`). PostgreSQL is the truth; SQLite runs them too (every
+`transaction.atomic()` there is `BEGIN IMMEDIATE`, which serialises writers).
+"""
+
+import contextlib
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+from decimal import Decimal
+from itertools import pairwise
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from auctions import services
+from auctions.errors import BidTooLow
+from auctions.models import Auction, Bid
+from common import clock
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+
+THREADS = 16
+DURATION = 3.0  # seconds of bidding in the free-for-all
+STEP = Decimal("1.00")
+
+
+def postgres_only(reason: str):
+    return pytest.mark.skipif(connection.vendor != "postgresql", reason=reason)
+
+
+RACE_NEEDS_POSTGRES = (
+    "SQLite serialises every write transaction (BEGIN IMMEDIATE), so an unlocked "
+    "read-check-insert cannot interleave there; the race is shown on PostgreSQL."
+)
+
+
+def run_in_threads(count: int, work) -> list[BaseException]:
+    """Run `work(index)` in `count` threads at once; return what they raised.
+
+    Each thread closes its own database connection when done, or the test database could
+    not be flushed (PostgreSQL) or would leak handles (SQLite).
+    """
+    errors: list[BaseException] = []
+
+    def target(index: int) -> None:
+        try:
+            connection.ensure_connection()  # connect before the start line, not after it
+            work(index)
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i,), daemon=True) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a bidder thread hung"
+    return errors
+
+
+def assert_invariants(auction: Auction) -> list[Bid]:
+    """The contract's promises about an auction's accepted bids, checked from the rows."""
+    auction.refresh_from_db()
+    bids = list(Bid.objects.filter(auction=auction).order_by("id"))  # id order = commit order
+    amounts = [bid.amount for bid in bids]
+    assert bids, "no bid was accepted"
+    assert amounts[0] >= auction.starting_price
+    too_small = [(a, b) for a, b in pairwise(amounts) if b < a + auction.price_step]
+    assert too_small == [], "accepted bids that do not climb by the step"
+    assert len(set(amounts)) == len(amounts)
+    times = [bid.created_at for bid in bids]
+    assert times == sorted(times)
+    assert auction.current_price == max(amounts) == amounts[-1]
+    assert auction.bid_count == len(bids)
+    assert auction.leader_id == bids[-1].bidder_id
+    return bids
+
+
+@pytest.fixture
+def auction(auction_create):
+    return auction_create(
+        owner=UserFactory(),
+        starting_price=Decimal("1.00"),
+        price_step=STEP,
+        end_time=clock.now() + timedelta(minutes=10),
+    )
+
+
+def test_concurrent_bidders_through_the_api_keep_every_invariant(auction, make_client):
+    clients = [make_client(UserFactory()) for _ in range(THREADS)]
+    detail_url = f"/api/v1/auctions/{auction.pk}"
+    answers: list[list[tuple[int, str | None]]] = [[] for _ in range(THREADS)]
+    start = threading.Barrier(THREADS, timeout=30)
+
+    def bidder(index: int) -> None:
+        client, seen = clients[index], answers[index]
+        start.wait()
+        deadline = time.monotonic() + DURATION
+        while time.monotonic() < deadline:
+            detail = client.get(detail_url)
+            seen.append((detail.status_code, None))
+            if detail.status_code != 200:
+                continue
+            amount = detail.json()["min_next_bid"]
+            response = client.post(f"{detail_url}/bids", {"amount": amount}, format="json")
+            code = response.json().get("code") if response.status_code != 201 else None
+            seen.append((response.status_code, code))
+
+    errors = run_in_threads(THREADS, bidder)
+
+    assert errors == []
+    flat = [answer for per_thread in answers for answer in per_thread]
+    statuses = Counter(status for status, _ in flat)
+    assert not [status for status in statuses if status >= 500], statuses
+    assert set(statuses) <= {200, 201, 400}, statuses
+    assert {code for status, code in flat if status == 400} <= {"bid_too_low"}
+    bids = assert_invariants(auction)
+    assert statuses[201] == len(bids)
+    # The test only means something if the bidders really collided.
+    assert statuses[400] > 0, statuses
+    assert len({bid.bidder_id for bid in bids}) > 1
+
+
+def test_simultaneous_bids_of_the_same_amount_accept_exactly_one(auction, make_client):
+    rounds = 5
+    clients = [make_client(UserFactory()) for _ in range(THREADS)]
+    bids_url = f"/api/v1/auctions/{auction.pk}/bids"
+    answers: list[tuple[int, int, str | None]] = []
+    lock = threading.Lock()
+    each_round = threading.Barrier(THREADS, timeout=30)
+
+    def bidder(index: int) -> None:
+        for round_number in range(rounds):
+            amount = str(auction.starting_price + round_number * STEP)
+            each_round.wait()
+            response = clients[index].post(bids_url, {"amount": amount}, format="json")
+            code = response.json().get("code") if response.status_code != 201 else None
+            with lock:
+                answers.append((round_number, response.status_code, code))
+
+    errors = run_in_threads(THREADS, bidder)
+
+    assert errors == []
+    for round_number in range(rounds):
+        outcome = Counter(
+            (status, code) for number, status, code in answers if number == round_number
+        )
+        assert outcome == {(201, None): 1, (400, "bid_too_low"): THREADS - 1}, outcome
+    bids = assert_invariants(auction)
+    assert len(bids) == rounds
+
+
+def test_concurrent_service_calls_keep_every_invariant(auction):
+    bidders = UserFactory.create_batch(THREADS)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(THREADS, timeout=30)
+
+    def bidder(index: int) -> None:
+        start.wait()
+        for attempt in range(10):
+            # Each thread bids a different amount above what it last saw.
+            seen = Auction.objects.get(pk=auction.pk).min_next_bid
+            amount = seen + STEP * ((index + attempt) % 4)
+            try:
+                services.bid_place(auction.pk, bidder=bidders[index], amount=amount)
+                outcome = "accepted"
+            except BidTooLow:
+                outcome = "too_low"
+            with lock:
+                outcomes.append(outcome)
+
+    errors = run_in_threads(THREADS, bidder)
+
+    assert errors == []
+    bids = assert_invariants(auction)
+    assert Counter(outcomes)["accepted"] == len(bids)
+
+
+# --- The control: without the lock, the race is real -------------------------------------
+
+
+def unlocked_bid_place_unsafe(auction_id: int, *, bidder, amount: Decimal) -> None:
+    """bid_place WITHOUT the row lock: reads, decides, then writes. Deliberately wrong."""
+    with transaction.atomic():
+        auction = Auction.objects.get(pk=auction_id)  # no select_for_update
+        if amount < auction.min_next_bid:
+            raise BidTooLow()
+        time.sleep(0.02)  # widen the window between the check and the write
+        Bid.objects.create(auction=auction, bidder=bidder, amount=amount, created_at=clock.now())
+        auction.current_price = amount
+        auction.leader = bidder
+        auction.bid_count += 1
+        auction.save(update_fields=["current_price", "leader", "bid_count"])
+
+
+@postgres_only(RACE_NEEDS_POSTGRES)
+@pytest.mark.postgres
+def test_control_without_the_lock_the_invariants_break(auction):
+    bidders = UserFactory.create_batch(THREADS)
+    start = threading.Barrier(THREADS, timeout=30)
+
+    def bidder(index: int) -> None:
+        start.wait()
+        # Distinct amounts, so the unique constraint does not hide the race.
+        amount = auction.starting_price + STEP * Decimal(index) / 4
+        with contextlib.suppress(BidTooLow):
+            unlocked_bid_place_unsafe(auction.pk, bidder=bidders[index], amount=amount)
+
+    errors = run_in_threads(THREADS, bidder)
+
+    assert errors == []
+    auction.refresh_from_db()
+    amounts = list(
+        Bid.objects.filter(auction=auction).order_by("id").values_list("amount", flat=True)
+    )
+    lost_updates = auction.bid_count != len(amounts)
+    not_climbing = any(b < a + STEP for a, b in pairwise(amounts))
+    assert lost_updates or not_climbing, (
+        f"the unlocked version did not race: {amounts}, bid_count={auction.bid_count}"
+    )
+
+
+@postgres_only(RACE_NEEDS_POSTGRES)
+@pytest.mark.postgres
+def test_control_without_the_lock_the_unique_constraint_fires(auction):
+    bidders = UserFactory.create_batch(THREADS)
+    start = threading.Barrier(THREADS, timeout=30)
+    refused_by_the_database: list[int] = []
+
+    def bidder(index: int) -> None:
+        start.wait()
+        try:
+            unlocked_bid_place_unsafe(
+                auction.pk, bidder=bidders[index], amount=auction.starting_price
+            )
+        except IntegrityError:
+            refused_by_the_database.append(index)
+
+    errors = run_in_threads(THREADS, bidder)
+
+    assert errors == []
+    assert refused_by_the_database, "every unlocked bid of the same amount went through"
+    assert Bid.objects.filter(auction=auction).count() == 1
+
+
+@postgres_only("lock_timeout and row locks are PostgreSQL's; SQLite has neither.")
+@pytest.mark.postgres
+def test_a_bid_that_waits_too_long_for_the_lock_is_503_busy(auction, make_client):
+    client = make_client(UserFactory())
+    held, release = threading.Event(), threading.Event()
+
+    def holder(_: int) -> None:
+        with transaction.atomic():
+            Auction.objects.select_for_update().get(pk=auction.pk)
+            held.set()
+            release.wait(timeout=30)
+
+    holder_errors: list[BaseException] = []
+    thread = threading.Thread(
+        target=lambda: holder_errors.extend(run_in_threads(1, holder)), daemon=True
+    )
+    thread.start()
+    try:
+        assert held.wait(timeout=10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        response = client.post(
+            f"/api/v1/auctions/{auction.pk}/bids", {"amount": "1.00"}, format="json"
+        )
+    finally:
+        release.set()
+        thread.join(timeout=30)
+        connection.close()  # the next test gets a connection with the normal lock_timeout
+
+    assert holder_errors == []
+    assert response.status_code == 503, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "busy"
+    assert response["Retry-After"] == "1"
+    assert not Bid.objects.filter(auction=auction).exists()
