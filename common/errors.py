@@ -52,6 +52,18 @@ class ConstraintViolation(DomainError):
     title = "The request conflicts with the current state of the resource"
 
 
+class IdempotencyKeyInvalid(DomainError):
+    code = "validation_error"
+    status = status.HTTP_400_BAD_REQUEST
+    title = "Invalid input"
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    status = status.HTTP_409_CONFLICT
+    title = "The idempotency key was already used for another request"
+
+
 def problem(status_code: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": "about:blank",
