@@ -1,8 +1,12 @@
 """Input and output shapes of the account endpoints. Business rules live in services."""
 
+from collections.abc import Mapping
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from rest_framework import serializers
+
+from accounts.models import EmailPreferences
 
 User = get_user_model()
 
@@ -77,3 +81,44 @@ class RegisterSerializer(serializers.Serializer):
     refresh_token = serializers.CharField()
     token_type = serializers.CharField(help_text='Always "Bearer".')
     expires_in = serializers.IntegerField(help_text="Seconds the access token is valid for.")
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON `true` or `false` only: DRF's own also takes "yes", "on", 1 and the like."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid", input=data)
+
+
+class EmailPreferencesSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EmailPreferences
+        fields = list(EmailPreferences.FIELDS)
+        read_only_fields = fields
+
+
+class EmailPreferencesUpdateInputSerializer(serializers.Serializer):
+    """Any subset of the preferences. A field it does not know is an error, not ignored: a
+    misspelt preference must not look saved."""
+
+    new_auction_announcements = StrictBooleanField(
+        required=False, help_text=EmailPreferences.new_auction_announcements.field.help_text
+    )
+    outbid_notices = StrictBooleanField(
+        required=False, help_text=EmailPreferences.outbid_notices.field.help_text
+    )
+    end_notices = StrictBooleanField(
+        required=False, help_text=EmailPreferences.end_notices.field.help_text
+    )
+    watch_reminders = StrictBooleanField(
+        required=False, help_text=EmailPreferences.watch_reminders.field.help_text
+    )
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)

@@ -41,6 +41,7 @@ from accounts.errors import (
     UsernameTaken,
     WeakPassword,
 )
+from accounts.models import EmailPreferences
 from common import clock
 
 User = get_user_model()
@@ -266,3 +267,32 @@ def _refresh_token_is_live(refresh) -> bool:
 def _checksum(token: str) -> str:
     # Tokens are looked up by the SHA-256 that django-oauth-toolkit stores beside them.
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+# --- Email preferences --------------------------------------------------------------------
+
+
+def email_preferences_get(user: AbstractUser) -> EmailPreferences:
+    """The user's email preferences. A user who never changed them has no row: the answer
+    is then an unsaved `EmailPreferences` with every email on. Reads only; no transaction.
+    """
+    return EmailPreferences.objects.filter(user=user).first() or EmailPreferences(user=user)
+
+
+def email_preferences_update(user: AbstractUser, **changes: bool) -> EmailPreferences:
+    """Set any of the user's email preferences (`EmailPreferences.FIELDS`); the others keep
+    their value. The row is created on the first change, never before.
+
+    Transaction: one (a savepoint inside the caller's); locks the user's preferences row
+    (`update_or_create`, which also settles two concurrent first changes to one row).
+    Idempotent. No change at all writes nothing.
+    """
+    unknown = set(changes) - set(EmailPreferences.FIELDS)
+    if unknown:
+        raise TypeError(f"Not an email preference: {', '.join(sorted(unknown))}")
+    if not changes:
+        return email_preferences_get(user)
+    preferences, _ = EmailPreferences.objects.update_or_create(
+        user=user, defaults={**changes, "updated_at": clock.now()}
+    )
+    return preferences

@@ -10,4 +10,5 @@ urlpatterns = [
     *route("auth/token/refresh", views.TokenRefreshView.as_view(), "auth-token-refresh"),
     *route("auth/token/revoke", views.TokenRevokeView.as_view(), "auth-token-revoke"),
     *route("me", views.MeView.as_view(), "me"),
+    *route("me/preferences", views.MyPreferencesView.as_view(), "my-preferences"),
 ]

@@ -16,6 +16,8 @@ from rest_framework.views import APIView
 from accounts import services
 from accounts.errors import InvalidCredentials
 from accounts.serializers import (
+    EmailPreferencesSerializer,
+    EmailPreferencesUpdateInputSerializer,
     RegisterInputSerializer,
     RegisterSerializer,
     TokenCreateInputSerializer,
@@ -153,3 +155,47 @@ class MeView(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(UserSerializer(request.user).data)
+
+
+class MyPreferencesView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=TAGS,
+        summary="My email preferences",
+        description=(
+            "Which categories of email I receive; every one is on until I turn it off. "
+            "Each email also carries a link that turns its own category off "
+            "(`/api/v1/unsubscribe/{token}`)."
+        ),
+        responses={
+            200: EmailPreferencesSerializer,
+            401: problem_response("`not_authenticated`: no valid token."),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        preferences = services.email_preferences_get(request.user)
+        return Response(EmailPreferencesSerializer(preferences).data)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Change my email preferences",
+        description=(
+            "Send any subset of the preferences as JSON booleans; the others keep their "
+            "value. Answers with all of them. An unknown field is refused, not ignored. "
+            "Emails already queued when a category is turned off may still arrive."
+        ),
+        request=EmailPreferencesUpdateInputSerializer,
+        responses={
+            200: EmailPreferencesSerializer,
+            400: problem_response(
+                "`validation_error`: a value that is not `true` or `false`, or an unknown "
+                "field (each named under `errors`)."
+            ),
+            401: problem_response("`not_authenticated`: no valid token."),
+        },
+    )
+    def patch(self, request: Request) -> Response:
+        changes = validated(EmailPreferencesUpdateInputSerializer, request.data)
+        preferences = services.email_preferences_update(request.user, **changes)
+        return Response(EmailPreferencesSerializer(preferences).data)

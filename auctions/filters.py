@@ -60,6 +60,25 @@ class AuctionFilter(django_filters.FilterSet):
         return queryset.filter(Q(title__icontains=value) | Q(description__icontains=value))
 
 
+class OwnedAuctionFilter(AuctionFilter):
+    """/me/auctions: the main list's filters but `owner`, which is the member."""
+
+    owner = None  # removes the inherited filter
+
+    class Meta(AuctionFilter.Meta):
+        fields = ["status", "search", "ordering"]
+
+
+class AuctionStatusFilter(AuctionFilter):
+    """Only `status`: for the member lists that keep an order of their own (the watchlist,
+    the auctions one bids on)."""
+
+    owner = search = ordering = None  # removes the inherited filters
+
+    class Meta(AuctionFilter.Meta):
+        fields = ["status"]
+
+
 class ClockedFilterBackend(DjangoFilterBackend):
     """Hands the view's single clock reading (`view.now`) to the filterset, so that the
     instant that filters by status is the instant that renders it."""

@@ -31,6 +31,18 @@ class AuctionQuerySet(models.QuerySet):
         """Finished but not yet closed: the closing sweep's work."""
         return self.finished(now).filter(closed_at__isnull=True)
 
+    def won_by(self, user_id: int, now: datetime) -> "AuctionQuerySet":
+        """Finished auctions whose winner is the user: `Auction.winner_at`, as a query.
+
+        Once closed, the recorded winner; between the end and the close, the leader when the
+        reserve was met (a leader exists only with bids, so `current_price` is a bid).
+        """
+        reserve_met = Q(reserve_price__isnull=True) | Q(current_price__gte=F("reserve_price"))
+        return self.finished(now).filter(
+            Q(closed_at__isnull=False, winner_id=user_id)
+            | (Q(closed_at__isnull=True, leader_id=user_id) & reserve_met)
+        )
+
 
 def money_field(**kwargs) -> models.DecimalField:
     return models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, **kwargs)

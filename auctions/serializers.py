@@ -10,7 +10,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from auctions.models import Auction, Bid
-from common.money import CURRENCIES, DEFAULT_CURRENCY, MoneyField
+from common import clock
+from common.money import CURRENCIES, DEFAULT_CURRENCY, MoneyField, money_str
 
 
 class AuctionCreateInputSerializer(serializers.Serializer):
@@ -68,6 +69,10 @@ class BidCreateInputSerializer(serializers.Serializer):
 
 
 class BidSerializer(serializers.ModelSerializer):
+    """A bid. Rendered by hand (`to_representation`): bid lists are a hot read path. It
+    accepts a `Bid` or a row of `selectors.bid_rows` (the same keys, no model instances).
+    Fields a subclass adds are rendered by DRF as usual."""
+
     auction = serializers.IntegerField(source="auction_id", read_only=True)
     bidder = serializers.CharField(source="bidder.username", read_only=True)
     amount = MoneyField(read_only=True)
@@ -76,6 +81,50 @@ class BidSerializer(serializers.ModelSerializer):
         model = Bid
         fields = ["id", "auction", "amount", "bidder", "auto", "created_at"]
         read_only_fields = fields
+
+    BASE_FIELDS = frozenset(Meta.fields)
+
+    def to_representation(self, bid: Bid | dict) -> dict:
+        row = bid if isinstance(bid, dict) else _bid_row(bid)
+        data = {}
+        for field in self._readable_fields:
+            name = field.field_name
+            if name in self.BASE_FIELDS:
+                data[name] = _BID_RENDER[name](row[name])
+            else:
+                data[name] = _render_by_drf(field, bid)
+        return data
+
+
+def _render_by_drf(field: serializers.Field, instance):
+    """What DRF's own `to_representation` does for one field."""
+    attribute = field.get_attribute(instance)
+    return None if attribute is None else field.to_representation(attribute)
+
+
+def _bid_row(bid: Bid) -> dict:
+    return {
+        "id": bid.pk,
+        "auction": bid.auction_id,
+        "amount": bid.amount,
+        "bidder": bid.bidder.username,
+        "auto": bid.auto,
+        "created_at": bid.created_at,
+    }
+
+
+def _same(value):
+    return value
+
+
+_BID_RENDER = {
+    "id": _same,
+    "auction": _same,
+    "amount": money_str,
+    "bidder": _same,
+    "auto": _same,
+    "created_at": clock.isoformat,
+}
 
 
 class BidInAuctionSerializer(BidSerializer):
@@ -134,13 +183,55 @@ class AuctionSerializer(serializers.ModelSerializer):
             "closes_at": {"help_text": "The effective end (end_time, or later after extensions)."},
         }
 
+    BASE_FIELDS = frozenset(Meta.fields)
+
     def to_representation(self, auction: Auction) -> dict:
-        data = super().to_representation(auction)
+        """By hand, for speed: lists and details of auctions are the hottest reads. The
+        declared fields above document the shape; a test pins that both agree. Fields a
+        subclass adds are rendered by DRF as usual."""
+        now = self.context["now"]
         request = self.context.get("request")
-        if data["reserve_price"] is not None and (
-            request is None or request.user.pk != auction.owner_id
-        ):
-            data["reserve_price"] = None  # secret: only the owner sees it
+        active = auction.is_active_at(now)
+        winner = auction.winner_at(now)
+        is_owner = request is not None and request.user.pk == auction.owner_id
+        base = {
+            "id": auction.pk,
+            "title": auction.title,
+            "description": auction.description,
+            "starting_price": money_str(auction.starting_price),
+            "price_step": money_str(auction.price_step),
+            "currency": auction.currency,
+            "condition": auction.condition,
+            "end_time": clock.isoformat(auction.end_time),
+            "created_at": clock.isoformat(auction.created_at),
+            "owner": auction.owner.username,
+            "status": "active" if active else "finished",
+            "current_price": money_str(auction.current_price),
+            "min_next_bid": money_str(auction.min_next_bid),
+            "bid_count": auction.bid_count,
+            "leader": auction.leader.username if auction.leader_id else None,
+            "winner": winner.username if winner else None,
+            # Secret: only the owner sees the reserve.
+            "reserve_price": (
+                money_str(auction.reserve_price)
+                if is_owner and auction.reserve_price is not None
+                else None
+            ),
+            "reserve_met": auction.reserve_met,
+            "buy_now_price": (
+                money_str(auction.buy_now_price) if auction.buy_now_price is not None else None
+            ),
+            "extension_seconds": auction.extension_seconds,
+            "max_end_time": clock.isoformat(auction.max_end_time) if auction.max_end_time else None,
+            "closes_at": clock.isoformat(auction.closes_at),
+            "extension_count": auction.extension_count,
+            "server_time": clock.isoformat(now),
+            "seconds_left": max(0, int((auction.closes_at - now).total_seconds())),
+        }
+        data = {}
+        for field in self._readable_fields:
+            name = field.field_name
+            data[name] = base[name] if name in self.BASE_FIELDS else _render_by_drf(field, auction)
         return data
 
     @extend_schema_field(serializers.ChoiceField(choices=["active", "finished"]))
@@ -184,3 +275,84 @@ class MetaSerializer(serializers.Serializer):
     currencies = serializers.ListField(child=serializers.CharField(), help_text="ISO 4217.")
     conditions = serializers.ListField(child=serializers.CharField())
     statuses = serializers.ListField(child=serializers.CharField())
+
+
+# --- A member's own lists (/me/...) -------------------------------------------------------
+
+
+class MyBidListQuerySerializer(serializers.Serializer):
+    # A choice, not a BooleanField: DRF reads a missing boolean in a query string as false.
+    won = serializers.ChoiceField(
+        choices=["true", "false"],
+        required=False,
+        help_text="`true`: only bids on auctions I won; `false`: all the others.",
+    )
+
+
+class MyBidSerializer(BidSerializer):
+    """One of my bids, with where its auction stands for me."""
+
+    auction_title = serializers.CharField(source="auction.title", read_only=True)
+    auction_status = serializers.SerializerMethodField()
+    leading = serializers.SerializerMethodField()
+    won = serializers.SerializerMethodField()
+
+    class Meta(BidSerializer.Meta):
+        fields = [
+            *BidSerializer.Meta.fields, "auction_title", "auction_status", "leading", "won",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=["active", "finished"]))
+    def get_auction_status(self, bid: Bid) -> str:
+        return bid.auction.status_at(self.context["now"])
+
+    @extend_schema_field(
+        serializers.BooleanField(help_text="I hold the auction's highest bid (also after it).")
+    )
+    def get_leading(self, bid: Bid) -> bool:
+        return bid.auction.leader_id == bid.bidder_id
+
+    @extend_schema_field(
+        serializers.BooleanField(help_text="The auction has finished and I am its winner.")
+    )
+    def get_won(self, bid: Bid) -> bool:
+        winner = bid.auction.winner_at(self.context["now"])
+        return winner is not None and winner.pk == bid.bidder_id
+
+
+class ParticipatingAuctionSerializer(AuctionSerializer):
+    """An auction I bid on: the auction, plus my side of it."""
+
+    my_highest_bid = MoneyField(read_only=True)
+    my_max_amount = MoneyField(
+        read_only=True,
+        allow_null=True,
+        help_text="My secret proxy maximum, or null; nobody else ever sees it.",
+    )
+    leading = serializers.SerializerMethodField()
+
+    class Meta(AuctionSerializer.Meta):
+        fields = [*AuctionSerializer.Meta.fields, "my_highest_bid", "my_max_amount", "leading"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.BooleanField(help_text="I hold the highest bid."))
+    def get_leading(self, auction: Auction) -> bool:
+        return auction.leader_id == self.context["request"].user.pk
+
+
+class WatchedAuctionSerializer(AuctionSerializer):
+    """An auction on my watchlist."""
+
+    watched_at = serializers.DateTimeField(read_only=True)
+
+    class Meta(AuctionSerializer.Meta):
+        fields = [*AuctionSerializer.Meta.fields, "watched_at"]
+        read_only_fields = fields
+
+
+class WatchSerializer(serializers.Serializer):
+    """The answer to watching an auction."""
+
+    auction = serializers.IntegerField(source="auction_id", read_only=True)
+    watched_at = serializers.DateTimeField(source="created_at", read_only=True)

@@ -1,7 +1,10 @@
-"""Thin Celery wrappers around the closing service, and the arming of precise closes."""
+"""Thin Celery wrappers around the closing and reminder services, and the arming of precise
+closes."""
 
 import logging
-from datetime import timedelta
+import math
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 
 from celery import shared_task
 
@@ -11,13 +14,30 @@ from common import clock
 logger = logging.getLogger(__name__)
 
 # Auctions ending within this horizon get a close task timed to their end (eta), so they
-# close within milliseconds rather than at the next tick of the every-second sweep.
+# close within milliseconds rather than at the next tick of the every-second sweep. Ends
+# are grouped in buckets of ARM_BUCKET_SECONDS (an auction closes at most that late), and
+# a bucket is split into tasks of ARM_CHUNK auctions so that several worker threads share
+# a burst of simultaneous ends.
 ARM_HORIZON = timedelta(seconds=1.5)
+ARM_BUCKET_SECONDS = 0.1
+ARM_CHUNK = 20
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def auction_close_task(auction_id: int) -> None:
-    services.auction_close(auction_id)
+def auction_close_task(auction_ids: list[int]) -> None:
+    for auction_id in auction_ids:
+        services.auction_close(auction_id)
+
+
+def _close_tasks_arm(soon: list[tuple[int, datetime]]) -> None:
+    buckets: dict[float, list[int]] = defaultdict(list)
+    for auction_id, closes_at in soon:
+        bucket_end = math.ceil(closes_at.timestamp() / ARM_BUCKET_SECONDS) * ARM_BUCKET_SECONDS
+        buckets[bucket_end].append(auction_id)
+    for bucket_end, auction_ids in buckets.items():
+        eta = datetime.fromtimestamp(bucket_end, tz=UTC)
+        for start in range(0, len(auction_ids), ARM_CHUNK):
+            auction_close_task.apply_async((auction_ids[start : start + ARM_CHUNK],), eta=eta)
 
 
 @shared_task(ignore_result=True)
@@ -28,6 +48,13 @@ def auctions_close_due_task() -> None:
     holds, and an early or duplicate close is a no-op.
     """
     services.auction_close_due()
-    now = clock.now()
-    for auction_id, closes_at in selectors.auction_closing_soon(now=now, within=ARM_HORIZON):
-        auction_close_task.apply_async((auction_id,), eta=closes_at)
+    _close_tasks_arm(selectors.auction_closing_soon(now=clock.now(), within=ARM_HORIZON))
+
+
+@shared_task(ignore_result=True)
+def auctions_watch_remind_task() -> None:
+    """Send the "ending soon" reminder of every watched auction that is due, once each.
+
+    Safe with any number of workers and schedulers: each auction is claimed under its lock.
+    """
+    services.auction_watch_remind_due()

@@ -14,4 +14,13 @@ urlpatterns = [
         views.AuctionBidDetailView.as_view(),
         "auction-bid-detail",
     ),
+    *route("auctions/<id:auction_id>/watch", views.AuctionWatchView.as_view(), "auction-watch"),
+    *route("me/auctions", views.MyAuctionListView.as_view(), "my-auctions"),
+    *route("me/bids", views.MyBidListView.as_view(), "my-bids"),
+    *route(
+        "me/participating",
+        views.MyParticipatingAuctionListView.as_view(),
+        "my-participating-auctions",
+    ),
+    *route("me/watchlist", views.MyWatchlistView.as_view(), "my-watchlist"),
 ]

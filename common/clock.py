@@ -4,7 +4,7 @@ Every rule that depends on time (is the auction still open? is it due to close?)
 `now()` from here, so tests move one clock and the code has one notion of "now".
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.utils import timezone
 
@@ -12,3 +12,9 @@ from django.utils import timezone
 def now() -> datetime:
     """The current instant, timezone-aware, in UTC."""
     return timezone.now()
+
+
+def isoformat(instant: datetime) -> str:
+    """An instant as the API renders it: ISO 8601 in UTC, `Z` for the offset (as DRF does)."""
+    text = instant.astimezone(UTC).isoformat()
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text

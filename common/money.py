@@ -35,3 +35,8 @@ CURRENCIES: tuple[str, ...] = (
     "INR", "JPY", "KRW", "MXN", "NOK", "NZD", "PLN", "SEK", "SGD", "TRY", "USD", "ZAR",
 )  # fmt: skip
 DEFAULT_CURRENCY = "USD"
+
+
+def money_str(value: Decimal) -> str:
+    """An amount as the API renders it: two decimals, as a string ("105.00")."""
+    return f"{value:.2f}"

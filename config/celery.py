@@ -20,6 +20,7 @@ app.autodiscover_tasks()
 app.conf.task_routes = {
     "auctions.tasks.*": {"queue": "closing"},
     "notifications.tasks.*": {"queue": "notifications"},
+    "common.tasks.*": {"queue": "notifications"},
 }
 app.conf.task_default_queue = "notifications"
 app.conf.task_queues = [Queue("closing"), Queue("notifications")]
@@ -31,10 +32,22 @@ app.conf.beat_schedule = {
         "schedule": 1.0,
         "options": {"expires": 5},
     },
+    # every 30 seconds: remind watchers of auctions ending soon
+    "remind-watchers": {
+        "task": "auctions.tasks.auctions_watch_remind_task",
+        "schedule": 30.0,
+        "options": {"expires": 30},
+    },
     # every 10 seconds (by default): re-dispatch stalled fan-outs, due retries and expired claims
     "recover-notifications": {
         "task": "notifications.tasks.notifications_recover_task",
         "schedule": settings.NOTIFICATION_RECOVER_INTERVAL_SECONDS,
         "options": {"expires": 30},
+    },
+    # every hour: forget idempotency keys older than a day
+    "purge-idempotency-keys": {
+        "task": "common.tasks.idempotency_keys_purge_task",
+        "schedule": 60 * 60.0,
+        "options": {"expires": 10 * 60},
     },
 }

@@ -278,6 +278,9 @@ CELERY_TASK_ALWAYS_EAGER = False
 # --- Product knobs ------------------------------------------------------------------------
 
 BIDS_IN_DETAIL = 100
+# Watchers get one "ending soon" email this long before an auction's effective end (not
+# for auctions shorter than this from creation to end_time).
+WATCH_REMINDER_SECONDS = int(os.environ.get("WATCH_REMINDER_SECONDS", 3600))
 # Exposes /api/v1/bench/floor (one primary-key SELECT through DRF) for `make bench`.
 BENCH_MODE = env_bool("BENCH_MODE", False)
 

@@ -3,6 +3,8 @@
 One message per recipient, plain text and HTML, rendered from
 `templates/notifications/<kind>.txt|.html`. The Message-ID is derived from the
 notification's id, so a message sent twice after a crash is recognisably the same one.
+Every message carries a one-click unsubscribe link for its category of email, in its text
+and in `List-Unsubscribe` headers (RFC 2369, RFC 8058); see `preferences.py`.
 """
 
 from urllib.parse import urlsplit
@@ -11,6 +13,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
+from notifications import preferences
 from notifications.models import Event, Notification
 
 Kind = Notification.Kind
@@ -26,6 +29,8 @@ def notification_kind(event: Event, user_id: int) -> str:
         was_leading = payload.get("previous_leader_id") == user_id
         still_leading = payload.get("leader_id", payload.get("bidder_id")) == user_id
         return Kind.OUTBID if was_leading and not still_leading else Kind.NEW_BID
+    if event.kind == Event.Kind.AUCTION_ENDING_SOON:
+        return Kind.WATCH_REMINDER  # the owner watching their own auction gets the same
     if user_id == event.auction.owner_id:
         return Kind.AUCTION_ENDED_OWNER
     return Kind.AUCTION_WON if event.payload.get("winner_id") == user_id else Kind.AUCTION_LOST
@@ -43,6 +48,7 @@ def subject(kind: str, event: Event) -> str:
         Kind.AUCTION_WON: f"You won {title} for {payload.get('final_price')} {currency}",
         Kind.AUCTION_LOST: f"Auction ended: {title}",
         Kind.AUCTION_ENDED_OWNER: _owner_subject(title, currency, payload),
+        Kind.WATCH_REMINDER: f"Ending soon: {title}",
     }
     text = subjects[kind]
     return text if len(text) <= 255 else text[:254] + "…"
@@ -66,6 +72,8 @@ def auction_url(auction_id: int) -> str:
 def message(notification: Notification, *, connection=None) -> EmailMultiAlternatives:
     """The email for one notification, addressed to its recipient alone."""
     event = notification.event
+    preference = preferences.preference_for_kind(notification.kind)
+    unsubscribe_url = preferences.unsubscribe_url(notification.recipient_id, preference)
     context = {
         "recipient": notification.recipient,
         "auction": event.auction,
@@ -73,6 +81,8 @@ def message(notification: Notification, *, connection=None) -> EmailMultiAlterna
         "payload": event.payload,
         "auction_url": auction_url(event.auction_id),
         "subject": notification.subject,
+        "unsubscribe_url": unsubscribe_url,
+        "unsubscribe_category": preferences.preference_label(preference),
     }
     template = f"notifications/{notification.kind}"
     email = EmailMultiAlternatives(
@@ -81,7 +91,12 @@ def message(notification: Notification, *, connection=None) -> EmailMultiAlterna
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[notification.recipient.email],
         connection=connection,
-        headers={"Message-ID": f"<notification-{notification.pk}@{_mail_domain()}>"},
+        headers={
+            "Message-ID": f"<notification-{notification.pk}@{_mail_domain()}>",
+            # RFC 8058 one-click: the mail client POSTs `List-Unsubscribe=One-Click` to it.
+            "List-Unsubscribe": f"<{unsubscribe_url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
     )
     email.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
     return email

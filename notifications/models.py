@@ -9,7 +9,8 @@ How it works
    a batch at a time (keyset over user ids, `Event.cursor` remembers how far it got), and
    delivers each batch over one SMTP connection. The recipients of an event are a
    deterministic query (the users registered when the auction was created; the bidders
-   before a given bid; the bidders and owner of a closed auction), so re-running an
+   before a given bid; the bidders and owner of a closed auction; the watchers of an
+   auction ending soon, up to the latest watch at the event), so re-running an
    expansion finds the same people, and the unique (event, recipient) constraint makes it
    idempotent.
 3. A notification moves `pending` -> `sending` (claimed by one worker, with a lease) ->
@@ -33,6 +34,7 @@ class Event(models.Model):
         AUCTION_CREATED = "auction_created", "Auction created"
         BID_PLACED = "bid_placed", "Bid placed"
         AUCTION_CLOSED = "auction_closed", "Auction closed"
+        AUCTION_ENDING_SOON = "auction_ending_soon", "Auction ending soon"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     auction = models.ForeignKey(
@@ -73,6 +75,7 @@ class Notification(models.Model):
         AUCTION_WON = "auction_won", "You won"
         AUCTION_LOST = "auction_lost", "An auction you bid on ended"
         AUCTION_ENDED_OWNER = "auction_ended_owner", "Your auction ended"
+        WATCH_REMINDER = "watch_reminder", "An auction you watch ends soon"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

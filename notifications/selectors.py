@@ -1,23 +1,48 @@
 """Reads of the outbox: who an event concerns, what is due, a user's inbox."""
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from auctions.models import Bid
+from auctions.models import Bid, Watch
+from notifications import preferences
 from notifications.models import Event, Notification
 
 User = get_user_model()
 
 
+def _honouring_email_preferences(
+    recipients_select: Callable[[Event], QuerySet],
+) -> Callable[[Event], QuerySet]:
+    """Leave out of an event's recipients every user who turned off the email preference
+    that governs it (`notifications.preferences`): they get no outbox row, so no email.
+    Users who never changed their preferences have no row and stay in. Applied to the
+    whole selector, so every kind of event honours it, including kinds added later.
+    """
+
+    @functools.wraps(recipients_select)
+    def recipients(event: Event) -> QuerySet:
+        users = recipients_select(event)  # an unknown kind fails there first
+        field = preferences.preference_for_event(event.kind)
+        return users.exclude(**{f"email_preferences__{field}": False})
+
+    return recipients
+
+
+@_honouring_email_preferences
 def event_recipients(event: Event) -> QuerySet:
     """Everyone the event concerns, as a user queryset. Deterministic for a given event,
-    so an expansion that runs twice finds the same people.
+    so an expansion that runs twice finds the same people. Those who opted out of the
+    event's category of email are then left out (`_honouring_email_preferences`).
 
     - auction created: every active user registered when it was created, but the owner;
     - bid placed: every user who bid on the auction before this bid, but its bidder;
-    - auction closed: every bidder of the auction, and its owner.
+    - auction closed: every bidder of the auction, and its owner;
+    - auction ending soon: every user watching the auction (its owner too, if watching),
+      among the watches made up to the reminder (`last_watch_id`).
     """
     auction = event.auction
     if event.kind == Event.Kind.AUCTION_CREATED:
@@ -32,6 +57,11 @@ def event_recipients(event: Event) -> QuerySet:
     if event.kind == Event.Kind.AUCTION_CLOSED:
         any_bid = Bid.objects.filter(auction_id=auction.pk, bidder_id=OuterRef("pk"))
         return User.objects.filter(Exists(any_bid) | Q(id=auction.owner_id))
+    if event.kind == Event.Kind.AUCTION_ENDING_SOON:
+        watch = Watch.objects.filter(
+            auction_id=auction.pk, id__lte=event.payload["last_watch_id"], user_id=OuterRef("pk")
+        )
+        return User.objects.filter(Exists(watch))
     raise ValueError(f"Unknown event kind {event.kind!r}")
 
 

@@ -14,3 +14,13 @@ class NotificationSerializer(serializers.ModelSerializer):
             "created_at", "sent_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class UnsubscribePageSerializer(serializers.Serializer):
+    preference = serializers.CharField(help_text="The preference the link turns off.")
+    category = serializers.CharField(help_text='Its name in words ("auction end notices").')
+
+
+class UnsubscribedSerializer(serializers.Serializer):
+    unsubscribed = serializers.CharField(help_text="The preference now off.")
+    category = serializers.CharField(help_text='Its name in words ("auction end notices").')

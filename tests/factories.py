@@ -9,6 +9,7 @@ from decimal import Decimal
 import factory
 from django.contrib.auth import get_user_model
 
+from accounts.models import EmailPreferences
 from auctions.models import Auction
 from common import clock
 
@@ -39,3 +40,14 @@ class AuctionFactory(factory.django.DjangoModelFactory):
     end_time = factory.LazyFunction(lambda: clock.now() + timedelta(hours=1))
     closes_at = factory.SelfAttribute("end_time")
     current_price = factory.SelfAttribute("starting_price")
+
+
+class EmailPreferencesFactory(factory.django.DjangoModelFactory):
+    """A user's preferences row, every email on unless told otherwise. (A user without a
+    row gets every email too; the API creates the row on the first change.)"""
+
+    class Meta:
+        model = EmailPreferences
+
+    user = factory.SubFactory(UserFactory)
+    updated_at = factory.LazyFunction(clock.now)

@@ -4,13 +4,19 @@
 - `creating`: `auction_create`;
 - `bidding`: `bid_place` (with proxy bidding and soft close), `auction_buy_now`;
 - `closing`: `auction_close`, `auction_close_due`;
-- `watching`: `watch_add`, `watch_remove`, `auction_watch_remind_due`.
+- `watching`: `watch_add`, `watch_remove`, `auction_watch_remind`, `auction_watch_remind_due`.
 """
 
 from auctions.services.bidding import auction_buy_now, bid_place
 from auctions.services.closing import auction_close, auction_close_due
 from auctions.services.creating import auction_create
 from auctions.services.locking import _auction_lock
+from auctions.services.watching import (
+    auction_watch_remind,
+    auction_watch_remind_due,
+    watch_add,
+    watch_remove,
+)
 
 __all__ = [
     "_auction_lock",
@@ -18,5 +24,9 @@ __all__ = [
     "auction_close",
     "auction_close_due",
     "auction_create",
+    "auction_watch_remind",
+    "auction_watch_remind_due",
     "bid_place",
+    "watch_add",
+    "watch_remove",
 ]
