@@ -112,7 +112,7 @@ def test_a_worker_killed_in_the_middle_of_a_fan_out_leaves_every_recipient_one_m
     # the server, not yet marked sent when the worker died) carries the same Message-ID.
     assert all(len(set(ids)) == 1 for ids in copies.values())
     duplicates = sum(len(ids) - 1 for ids in copies.values())
-    assert duplicates <= 2  # at most the messages in flight at the kill, one per process
+    assert duplicates <= 2  # at most the messages in flight at the kill, one per thread
     assert Notification.objects.count() == len(users)
     print(f"\nkilled after {received_at_kill} messages; resent after the crash: {duplicates}")
 

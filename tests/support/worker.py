@@ -60,7 +60,7 @@ class WorkerProcess:
         command = [
             sys.executable, "-m", "celery", "-A", "config", "worker",
             "--queues", self.queues, "--concurrency", str(self.concurrency),
-            "--pool", "prefork", "--loglevel", "INFO", "--without-mingle",
+            "--pool", "threads", "--loglevel", "INFO", "--without-mingle",
             "--without-gossip", "--hostname", f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
         ]  # fmt: skip
         if self.beat:
