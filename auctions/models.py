@@ -88,8 +88,14 @@ class Auction(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        # Not indexed, like current_price: every bid rewrites both, and with no index on
+        # them PostgreSQL updates the hot row in place (a HOT update) instead of adding an
+        # entry to every index of the table. Nothing looks auctions up by their leader.
+        db_index=False,
     )
     bid_count = models.PositiveIntegerField(default=0)
+    # Whether any bidder ever set a maximum here: plain auctions skip the proxy resolution.
+    has_proxy_bids = models.BooleanField(default=False)
 
     # Recorded by auction_close, once, after closes_at.
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -111,7 +117,6 @@ class Auction(models.Model):
         indexes = [
             models.Index(fields=["closes_at", "id"], name="auction_closes_at_idx"),
             models.Index(fields=["-created_at", "-id"], name="auction_created_idx"),
-            models.Index(fields=["current_price", "id"], name="auction_price_idx"),
             models.Index(fields=["owner", "-created_at"], name="auction_owner_idx"),
             # The closing sweep's question: which auctions are due and not yet closed?
             models.Index(

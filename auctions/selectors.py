@@ -1,5 +1,7 @@
 """Every non-trivial read of auctions and bids: the querysets the API and workers share."""
 
+import threading
+from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -54,6 +56,36 @@ def bid_list(*, auction_id: int) -> QuerySet:
     return Bid.objects.filter(auction_id=auction_id).order_by("-id").values_list(*_BID_ROW_COLUMNS)
 
 
+class _RecentBidsCache:
+    """A small per-process LRU of the latest bids of auctions, keyed by (id, bid_count)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._rows: OrderedDict[tuple[int, int], list[dict]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, int]) -> list[dict] | None:
+        with self._lock:
+            rows = self._rows.get(key)
+            if rows is not None:
+                self._rows.move_to_end(key)
+            return rows
+
+    def put(self, key: tuple[int, int], rows: list[dict]) -> None:
+        with self._lock:
+            self._rows[key] = rows
+            self._rows.move_to_end(key)
+            while len(self._rows) > self._size:
+                self._rows.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+
+_recent_bids_cache = _RecentBidsCache()
+
+
 def bid_list_recent(auction: Auction) -> list[dict]:
     """The latest bids shown inside an auction's detail (the whole history is paginated),
     consistent with the auction row as it was read.
@@ -64,8 +96,15 @@ def bid_list_recent(auction: Auction) -> list[dict]:
     """
     if auction.bid_count == 0:
         return []
-    bids = bid_list(auction_id=auction.pk).filter(amount__lte=auction.current_price)
-    return bid_rows(bids[: settings.BIDS_IN_DETAIL])
+    # Bids never change, so (auction, bid_count) names this list exactly: a hot auction's
+    # viewers share one read per new bid (per process) instead of one per request.
+    key = (auction.pk, auction.bid_count)
+    rows = _recent_bids_cache.get(key)
+    if rows is None:
+        bids = bid_list(auction_id=auction.pk).filter(amount__lte=auction.current_price)
+        rows = bid_rows(bids[: settings.BIDS_IN_DETAIL])
+        _recent_bids_cache.put(key, rows)
+    return rows
 
 
 def bid_get(*, auction_id: int, bid_id: int) -> dict:

@@ -10,9 +10,16 @@ from tests.factories import UserFactory
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    cache.clear()
+    """Throttle counters, and the per-process read caches: tests roll back and reuse ids,
+    which production never does (auctions and bids are never deleted)."""
+    from auctions.selectors import _recent_bids_cache
+    from common.pagination import _counts
+
+    for clear in (cache.clear, _recent_bids_cache.clear, _counts.clear):
+        clear()
     yield
-    cache.clear()
+    for clear in (cache.clear, _recent_bids_cache.clear, _counts.clear):
+        clear()
 
 
 @pytest.fixture

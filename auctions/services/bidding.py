@@ -71,6 +71,8 @@ def _proxies_resolve(auction: Auction, *, now: datetime) -> None:
     The caller holds the auction's lock. Reads the maxima once: nothing else can change
     them while the lock is held.
     """
+    if not auction.has_proxy_bids:
+        return  # no maximum was ever set here: spare the hot path a query
     alive = list(
         ProxyBid.objects.filter(auction=auction, max_amount__gte=auction.current_price).order_by(
             "-max_amount", "placed_at", "id"
@@ -160,17 +162,22 @@ def bid_place(
             )
         previous_leader_id = auction.leader_id
         bid = _bid_insert_unlocked(auction, bidder_id=bidder.pk, amount=amount, now=now)
+        bid.bidder = bidder  # rendered in the answer: spare a query
         if max_amount is not None:
             ProxyBid.objects.update_or_create(
                 auction=auction,
                 bidder_id=bidder.pk,
                 defaults={"max_amount": max_amount, "placed_at": now},
             )
+            auction.has_proxy_bids = True
         _proxies_resolve(auction, now=now)
         _soft_close_extend(auction, now=now)
         auction.save(
-            update_fields=["current_price", "leader", "bid_count", "closes_at", "extension_count"]
-        )
+            update_fields=[
+                "current_price", "leader", "bid_count", "closes_at", "extension_count",
+                "has_proxy_bids",
+            ]
+        )  # fmt: skip
         if previous_leader_id is not None:  # nobody to tell about the first bid
             notifications.event_record(
                 Event.Kind.BID_PLACED,

@@ -22,7 +22,7 @@ def _auction_finish(auction: Auction, *, now: datetime, bought_now: bool = False
     auction.winner_id = auction.leader_id if reserve_met else None
     auction.final_price = auction.current_price if auction.winner_id else None
     auction.save(update_fields=["closed_at", "winner", "final_price"])
-    winner = auction.winner.get_username() if auction.winner_id else None
+    winner = auction.leader.get_username() if auction.winner_id else None  # loaded by the lock
     notifications.event_record(
         Event.Kind.AUCTION_CLOSED,
         auction=auction,

@@ -42,7 +42,10 @@ def _auction_lock(auction_id: int, *, skip_locked: bool = False) -> Auction | No
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("_auction_lock() must be called inside transaction.atomic()")
+    # The leader comes along (the closing records their name), but only the auction row is
+    # locked: `of=("self",)`.
     queryset = Auction.objects.select_for_update(of=("self",), skip_locked=skip_locked)
+    queryset = queryset.select_related("leader")
     auction = queryset.filter(pk=auction_id).first()
     if auction is None and not skip_locked:
         raise AuctionNotFound(f"There is no auction with id {auction_id}.")
