@@ -25,8 +25,7 @@ ARM_CHUNK = 20
 
 @shared_task(acks_late=True, ignore_result=True)
 def auction_close_task(auction_ids: list[int]) -> None:
-    for auction_id in auction_ids:
-        services.auction_close(auction_id)
+    services.auctions_close(auction_ids)
 
 
 def _close_tasks_arm(soon: list[tuple[int, datetime]]) -> None:

@@ -116,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="auction-bench-"))
     stack = Stack(workdir)
     for name in WORKERS:
-        if getattr(args, f"{name}_args") is not None:
-            stack.worker_args[name] = argv_split(getattr(args, f"{name}_args"))
+        given = getattr(args, f"{name.rstrip('2')}_args")  # --mailer-args: both mailers
+        if given is not None:
+            stack.worker_args[name] = argv_split(given)
     started_at = datetime.now(UTC).replace(microsecond=0)
     cpu_start, wall_start = process_cpu_seconds(), time.perf_counter()
     status = 2

@@ -395,15 +395,16 @@ class RssSampler:
     """Peak resident memory of a process tree (a worker and its pool children, if any),
     sampled every 0.1 s while running."""
 
-    def __init__(self, pid: int) -> None:
-        self.root = psutil.Process(pid)
+    def __init__(self, *pids: int) -> None:
+        self.roots = [psutil.Process(pid) for pid in pids]
         self.peak = 0
         self.samples = 0
         self._task: asyncio.Task | None = None
 
     def sample(self) -> int:
         total = 0
-        for proc in [self.root, *self.root.children(recursive=True)]:
+        tree = [p for root in self.roots for p in (root, *root.children(recursive=True))]
+        for proc in tree:
             with contextlib.suppress(psutil.Error):  # a pool child that just exited
                 total += proc.memory_info().rss
         self.peak = max(self.peak, total)
@@ -444,8 +445,9 @@ async def scenario_fanout(ctx: Context) -> dict:
     title = f"fanout-{ctx.tag} announcement"
     tag = f"fanout-{ctx.tag}"
     expected = {email(u) for u in range(1, ctx.sizes.users + 1)} - {owner.email}
-    # The mailer does the fan-out; the closer is sampled too, for information.
-    sampler = RssSampler(ctx.stack.proc("mailer").popen.pid)
+    # The mailers do the fan-out (their memory is summed); the closer is sampled too, for
+    # information.
+    sampler = RssSampler(*(p.popen.pid for p in ctx.stack.procs if p.name.startswith("mailer")))
     closer = RssSampler(ctx.stack.proc("closer").popen.pid)
     rss_before = sampler.sample()
     sampler.peak = 0

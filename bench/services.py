@@ -44,10 +44,11 @@ GUNICORN_ARGS = [
     "--no-control-socket",
 ]
 # The Celery processes of the Procfile (README, Deployment), on this one machine: a closer
-# for the `closing` queue, a mailer for `notifications`, and one beat (started apart).
+# for the `closing` queue, one mailer per core for `notifications`, and one beat (started
+# apart).
 CLOSER_ARGS = ["--queues", "closing", "--pool", "threads", "--concurrency", "4"]
 MAILER_ARGS = ["--queues", "notifications", "--pool", "threads", "--concurrency", "8"]
-WORKERS = ("closer", "mailer")
+WORKERS = ("closer", "mailer", "mailer2")
 
 
 def free_port() -> int:
@@ -87,7 +88,11 @@ class Proc:
 class Stack:
     workdir: Path
     worker_args: dict[str, list[str]] = field(
-        default_factory=lambda: {"closer": list(CLOSER_ARGS), "mailer": list(MAILER_ARGS)}
+        default_factory=lambda: {
+            "closer": list(CLOSER_ARGS),
+            "mailer": list(MAILER_ARGS),
+            "mailer2": list(MAILER_ARGS),
+        }
     )
     db_name: str = field(default_factory=lambda: f"auction_bench_{os.getpid()}")
     http_port: int = field(default_factory=free_port)
@@ -308,7 +313,7 @@ class Stack:
             return
         self.closed = True
         # The API first (no new work), then the scheduler, the workers, the sink.
-        order = {"gunicorn": 0, "beat": 1, "closer": 2, "mailer": 2, "sink": 3}
+        order = {"gunicorn": 0, "beat": 1, "closer": 2, "mailer": 2, "mailer2": 2, "sink": 3}
         procs = sorted(self.procs, key=lambda p: order.get(p.name, 9))
         for proc in procs:
             _signal_group(proc.popen, signal.SIGTERM)

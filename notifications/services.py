@@ -150,19 +150,19 @@ def _notification_retry_later(notification: Notification, error: Exception) -> N
     )
 
 
-def _notification_mark_sent_async_commit(notification: Notification) -> None:
-    """Record that the mail server accepted the message, without waiting for the commit to
-    reach the disk (PostgreSQL's `synchronous_commit = off`, for this transaction only).
+def _notifications_mark_sent_async_commit(notification_ids: list[int]) -> None:
+    """Record that the mail server accepted these messages, without waiting for the commit
+    to reach the disk (PostgreSQL's `synchronous_commit = off`, this transaction only).
 
     Safe because the only cost of losing this write in a database crash is one more copy of
-    the message (same Message-ID) — the at-least-once the outbox promises anyway — and it
-    spares the fan-out an fsync per email. Bids and every other write stay durable.
+    the messages (same Message-IDs) — the at-least-once the outbox promises anyway — and it
+    spares the fan-out an fsync. Bids and every other write stay durable.
     """
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        Notification.objects.filter(pk=notification.pk).update(
+        Notification.objects.filter(pk__in=notification_ids).update(
             status=Status.SENT, sent_at=clock.now(), attempts=F("attempts") + 1
         )
 
@@ -170,6 +170,9 @@ def _notification_mark_sent_async_commit(notification: Notification) -> None:
 # Notifications are claimed this many at a time, so that a claim's lease
 # (NOTIFICATION_CLAIM_SECONDS) covers a few seconds of sending, however long the batch.
 CLAIM_CHUNK = 50
+# Sent messages are recorded this many at a time: one write instead of ten. A worker that
+# dies in between sends at most these again (same Message-IDs) after its claim expires.
+MARK_EVERY = 10
 
 
 def notification_deliver(notification_ids: Sequence[int]) -> int:
@@ -186,6 +189,13 @@ def notification_deliver(notification_ids: Sequence[int]) -> int:
     ids = list(notification_ids)
     sent = 0
     smtp = None
+    accepted: list[int] = []  # sent, not yet recorded
+
+    def record_accepted() -> None:
+        if accepted:
+            _notifications_mark_sent_async_commit(accepted)
+            accepted.clear()
+
     try:
         for start in range(0, len(ids), CLAIM_CHUNK):
             claimed = _notifications_claim(ids[start : start + CLAIM_CHUNK])
@@ -208,13 +218,17 @@ def notification_deliver(notification_ids: Sequence[int]) -> int:
                     continue
                 except (smtplib.SMTPException, OSError) as exc:
                     # The connection is gone: none of the rest can be sent now.
+                    record_accepted()
                     for unsent in claimed[index:]:
                         _notification_retry_later(unsent, exc)
                     logger.warning("SMTP failed after %d messages: %s", sent, exc)
                     return sent
-                _notification_mark_sent_async_commit(notification)
+                accepted.append(notification.pk)
                 sent += 1
+                if len(accepted) >= MARK_EVERY:
+                    record_accepted()
     finally:
+        record_accepted()
         if smtp is not None:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 smtp.close()

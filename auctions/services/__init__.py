@@ -8,7 +8,7 @@
 """
 
 from auctions.services.bidding import auction_buy_now, bid_place
-from auctions.services.closing import auction_close, auction_close_due
+from auctions.services.closing import auction_close, auction_close_due, auctions_close
 from auctions.services.creating import auction_create
 from auctions.services.locking import _auction_lock
 from auctions.services.watching import (
@@ -26,6 +26,7 @@ __all__ = [
     "auction_create",
     "auction_watch_remind",
     "auction_watch_remind_due",
+    "auctions_close",
     "bid_place",
     "watch_add",
     "watch_remove",

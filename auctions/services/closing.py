@@ -5,7 +5,7 @@ from datetime import datetime
 from django.db import transaction
 
 from auctions.models import Auction
-from auctions.services.locking import _auction_lock
+from auctions.services.locking import _auction_lock, _auctions_lock_many
 from common import clock
 from notifications import services as notifications
 from notifications.models import Event
@@ -56,19 +56,37 @@ def auction_close(auction_id: int, *, skip_locked: bool = False) -> Auction | No
     return auction
 
 
+def auctions_close(auction_ids: list[int]) -> list[Auction]:
+    """Close those of the given auctions whose effective end has passed, together.
+
+    Transaction: one for all of them. Locks their rows in id order in one statement
+    (`_auctions_lock_many`), skipping rows other transactions hold (a bid still deciding,
+    another closer: the next tick retries). Same rules and events as `auction_close`, at a
+    fraction of the cost per auction when many end in the same second. Idempotent.
+    Returns the auctions this call closed.
+    """
+    with transaction.atomic():
+        auctions = _auctions_lock_many(auction_ids)
+        now = clock.now()
+        due = [a for a in auctions if a.closed_at is None and not a.is_active_at(now)]
+        for auction in due:
+            _auction_finish(auction, now=now)
+    return due
+
+
+# Due auctions closed per transaction by the sweep and the timed close tasks.
+CLOSE_CHUNK = 50
+
+
 def auction_close_due(*, limit: int = 1000) -> int:
     """Close every auction whose end has passed and that is not closed yet, oldest end
-    first. Each in its own short transaction, skipping rows other workers hold (they are
-    closing them, or a bid holds the lock and the next tick retries). Returns how many this
-    call closed.
+    first, `CLOSE_CHUNK` per transaction (`auctions_close`). Returns how many it closed.
     """
     now = clock.now()
     due_ids = list(
         Auction.objects.due(now).order_by("closes_at").values_list("id", flat=True)[:limit]
     )
     closed = 0
-    for auction_id in due_ids:
-        auction = auction_close(auction_id, skip_locked=True)
-        if auction is not None and auction.closed_at is not None:
-            closed += 1
+    for start in range(0, len(due_ids), CLOSE_CHUNK):
+        closed += len(auctions_close(due_ids[start : start + CLOSE_CHUNK]))
     return closed
