@@ -2,7 +2,7 @@
 
 import threading
 import time
-from datetime import datetime
+from functools import partial
 
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
@@ -43,26 +43,23 @@ _counts = _CountCache()
 
 class CachedCountPaginator(Paginator):
     """Django's paginator, whose count of a large result set may be up to
-    `LARGE_COUNT_SECONDS` old. Pages are always read fresh."""
+    `LARGE_COUNT_SECONDS` old. Pages are always read fresh. `count_key` names the question
+    (the URL, the user and the filters); without one, every count is exact."""
+
+    def __init__(self, *args, count_key: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.count_key = count_key
 
     @cached_property
     def count(self) -> int:
-        query = getattr(self.object_list, "query", None)
-        if query is None:
+        if self.count_key is None:
             return super().count
-        sql, params = query.sql_with_params()
-        # "now" is a parameter of the status filters: within a second, the same question.
-        params = tuple(
-            value.replace(microsecond=0) if isinstance(value, datetime) else value
-            for value in params
-        )
-        key = f"{sql}|{params!r}"
-        cached = _counts.get(key)
+        cached = _counts.get(self.count_key)
         if cached is not None:
             return cached
         count = super().count
         if count > LARGE_COUNT:
-            _counts.put(key, count)
+            _counts.put(self.count_key, count)
         return count
 
 
@@ -70,4 +67,17 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
-    django_paginator_class = CachedCountPaginator
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # The same list for the same user with the same filters is the same count.
+        filters = sorted(
+            (key, value)
+            for key, value in request.query_params.lists()
+            if key not in (self.page_query_param, self.page_size_query_param)
+        )
+        self._count_key = f"{request.path}|{request.user.pk}|{filters!r}"
+        return super().paginate_queryset(queryset, request, view)
+
+    @property
+    def django_paginator_class(self):
+        return partial(CachedCountPaginator, count_key=getattr(self, "_count_key", None))
