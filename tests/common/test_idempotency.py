@@ -16,6 +16,7 @@ from common.tasks import idempotency_keys_purge_task
 from notifications.models import Event
 from tests.common.assertions import assert_problem
 from tests.factories import UserFactory
+from tests.support.threads import postgres_only, run_in_threads
 
 AUCTIONS_URL = "/api/v1/auctions"
 DAY = timedelta(hours=24)
@@ -329,40 +330,19 @@ def test_the_schema_documents_the_header_and_the_409_on_both_operations(api_clie
 THREADS = 8
 
 
-def postgres_only(reason: str):
-    return pytest.mark.skipif(connection.vendor != "postgresql", reason=reason)
-
-
 CONCURRENCY_ON_POSTGRES = "Concurrency is proven on PostgreSQL (SQLite serialises writers)."
 
 
 def all_at_once(count: int, work) -> list:
-    """`work(index)` in `count` threads released together; their results, in index order.
-
-    Each thread closes its database connection when done, or the test database could not
-    be flushed.
-    """
+    """`work(index)` in `count` threads released together; their results, in index order."""
     results: list = [None] * count
-    errors: list[BaseException] = []
     start = threading.Barrier(count, timeout=30)
 
-    def target(index: int) -> None:
-        try:
-            connection.ensure_connection()  # connect before the start line, not after it
-            start.wait()
-            results[index] = work(index)
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            errors.append(exc)
-        finally:
-            connection.close()
+    def at_the_start_line(index: int):
+        start.wait()
+        return work(index)
 
-    threads = [threading.Thread(target=target, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
-    assert errors == []
+    assert run_in_threads(count, at_the_start_line, results) == []
     return results
 
 

@@ -26,6 +26,7 @@ from auctions.errors import BidTooLow
 from auctions.models import Auction, Bid
 from common import clock
 from tests.factories import UserFactory
+from tests.support.threads import postgres_only, run_in_threads
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -34,40 +35,10 @@ DURATION = 3.0  # seconds of bidding in the free-for-all
 STEP = Decimal("1.00")
 
 
-def postgres_only(reason: str):
-    return pytest.mark.skipif(connection.vendor != "postgresql", reason=reason)
-
-
 RACE_NEEDS_POSTGRES = (
     "SQLite serialises every write transaction (BEGIN IMMEDIATE), so an unlocked "
     "read-check-insert cannot interleave there; the race is shown on PostgreSQL."
 )
-
-
-def run_in_threads(count: int, work) -> list[BaseException]:
-    """Run `work(index)` in `count` threads at once; return what they raised.
-
-    Each thread closes its own database connection when done, or the test database could
-    not be flushed (PostgreSQL) or would leak handles (SQLite).
-    """
-    errors: list[BaseException] = []
-
-    def target(index: int) -> None:
-        try:
-            connection.ensure_connection()  # connect before the start line, not after it
-            work(index)
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a bidder thread hung"
-    return errors
 
 
 def assert_invariants(auction: Auction) -> list[Bid]:

@@ -15,8 +15,9 @@ from auctions import services
 from auctions.errors import AuctionFinished, BidTooLow, BuyNowUnavailable
 from auctions.models import Auction, Bid
 from common import clock
-from tests.concurrency.test_bidding_race import assert_invariants, run_in_threads
+from tests.concurrency.test_bidding_race import assert_invariants
 from tests.factories import UserFactory
+from tests.support.threads import run_in_threads
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
