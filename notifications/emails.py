@@ -7,11 +7,13 @@ Every message carries a one-click unsubscribe link for its category of email, in
 and in `List-Unsubscribe` headers (RFC 2369, RFC 8058); see `preferences.py`.
 """
 
+import secrets
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils.html import escape
 
 from notifications import preferences
 from notifications.models import Event, Notification
@@ -69,25 +71,58 @@ def auction_url(auction_id: int) -> str:
     return f"{settings.SITE_URL.rstrip('/')}/api/v1/auctions/{auction_id}"
 
 
-def message(notification: Notification, *, connection=None) -> EmailMultiAlternatives:
-    """The email for one notification, addressed to its recipient alone."""
+# Stand-ins for what differs between the recipients of one (event, kind): the bodies are
+# rendered once with these, then each recipient's values are put in their place. Random,
+# so that no auction title or description can contain them.
+_NAME = f"rcpt{secrets.token_hex(8)}name"
+_UNSUBSCRIBE = f"rcpt{secrets.token_hex(8)}unsub"
+
+
+def _bodies(notification: Notification) -> tuple[str, str]:
+    """The plain-text and HTML bodies for this notification's (event, kind), rendered with
+    stand-ins for the recipient's name and unsubscribe link."""
     event = notification.event
     preference = preferences.preference_for_kind(notification.kind)
-    unsubscribe_url = preferences.unsubscribe_url(notification.recipient_id, preference)
     context = {
-        "recipient": notification.recipient,
+        "recipient": {"username": _NAME},
         "auction": event.auction,
         "event": event,
         "payload": event.payload,
         "auction_url": auction_url(event.auction_id),
         "subject": notification.subject,
-        "unsubscribe_url": unsubscribe_url,
+        "unsubscribe_url": _UNSUBSCRIBE,
         "unsubscribe_category": preferences.preference_label(preference),
     }
     template = f"notifications/{notification.kind}"
+    return (
+        render_to_string(f"{template}.txt", context),
+        render_to_string(f"{template}.html", context),
+    )
+
+
+def message(
+    notification: Notification, *, connection=None, rendered: dict | None = None
+) -> EmailMultiAlternatives:
+    """The email for one notification, addressed to its recipient alone.
+
+    `rendered`, a dict the caller keeps for one delivery run, holds the bodies of each
+    (event, kind) already rendered, so that a batch of 500 announcements renders its
+    templates once, not 500 times.
+    """
+    key = (notification.event_id, notification.kind)
+    bodies = rendered.get(key) if rendered is not None else None
+    if bodies is None:
+        bodies = _bodies(notification)
+        if rendered is not None:
+            rendered[key] = bodies
+    preference = preferences.preference_for_kind(notification.kind)
+    unsubscribe_url = preferences.unsubscribe_url(notification.recipient_id, preference)
+    name = notification.recipient.username
+    text = bodies[0].replace(_NAME, name).replace(_UNSUBSCRIBE, unsubscribe_url)
+    html = bodies[1].replace(_NAME, escape(name)).replace(_UNSUBSCRIBE, escape(unsubscribe_url))
     email = EmailMultiAlternatives(
         subject=notification.subject,
-        body=render_to_string(f"{template}.txt", context),
+        body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[notification.recipient.email],
         connection=connection,
@@ -98,7 +133,7 @@ def message(notification: Notification, *, connection=None) -> EmailMultiAlterna
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
     )
-    email.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    email.attach_alternative(html, "text/html")
     return email
 
 

@@ -190,6 +190,7 @@ def notification_deliver(notification_ids: Sequence[int]) -> int:
     sent = 0
     smtp = None
     accepted: list[int] = []  # sent, not yet recorded
+    rendered: dict = {}  # bodies per (event, kind), for this run
 
     def record_accepted() -> None:
         if accepted:
@@ -212,7 +213,9 @@ def notification_deliver(notification_ids: Sequence[int]) -> int:
                     return sent
             for index, notification in enumerate(claimed):
                 try:
-                    smtp.send_messages([emails.message(notification, connection=smtp)])
+                    smtp.send_messages(
+                        [emails.message(notification, connection=smtp, rendered=rendered)]
+                    )
                 except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
                     _notification_retry_later(notification, exc)
                     continue

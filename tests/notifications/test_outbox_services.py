@@ -157,3 +157,24 @@ def test_the_end_below_the_reserve_tells_the_owner_and_bidders_there_is_no_winne
         owner.username: "Your auction Vase ended below its reserve price",
         ann.username: "Auction ended: Vase",
     }
+
+
+def test_each_recipient_of_a_batch_gets_their_own_name_and_unsubscribe_link(
+    auction_create, mailbox
+):
+    users = [UserFactory(username="ann.o+1"), UserFactory(username="bob_2")]
+    auction_create(title="Clock & <Bell>")
+    services.notification_deliver(expand_all(latest_event("auction_created")))
+
+    links = set()
+    for user in users:
+        [message] = mailbox.to(user.email)
+        text, html = message.part("text/plain"), message.part("text/html")
+        assert f"Hello {user.username}," in text
+        assert f"Hello {user.username}," in html
+        assert "Clock & <Bell>" in text
+        assert "Clock &amp; &lt;Bell&gt;" in html
+        link = "".join(str(message.message["List-Unsubscribe"]).split()).strip("<>")
+        assert link in text
+        links.add(link)
+    assert len(links) == 2
