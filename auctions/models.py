@@ -182,6 +182,10 @@ class Auction(models.Model):
         """Open for bids at `now`: strictly before the effective end."""
         return now < self.closes_at
 
+    def is_due_at(self, now: datetime) -> bool:
+        """Finished and not yet closed: what `AuctionQuerySet.due` finds, for one row."""
+        return self.closed_at is None and not self.is_active_at(now)
+
     def status_at(self, now: datetime) -> str:
         """`active` while now < closes_at, else `finished`: the clock decides, no flag."""
         return "active" if self.is_active_at(now) else "finished"

@@ -65,13 +65,18 @@ def event_recipients(event: Event) -> QuerySet:
     raise ValueError(f"Unknown event kind {event.kind!r}")
 
 
-def event_recipient_batch(event: Event, *, limit: int) -> list[tuple[int, str]]:
-    """The next `limit` recipients after the event's cursor: (user id, email), by id."""
+def event_recipient_batch(event: Event, *, limit: int) -> list[int]:
+    """The ids of the next `limit` recipients after the event's cursor, in id order.
+
+    A user without an email address (an admin made with `createsuperuser`, say) cannot be
+    told anything: they get no outbox row rather than one that fails forever.
+    """
     return list(
         event_recipients(event)
         .filter(id__gt=event.cursor)
+        .exclude(email="")
         .order_by("id")
-        .values_list("id", "email")[:limit]
+        .values_list("id", flat=True)[:limit]
     )
 
 

@@ -90,13 +90,13 @@ def event_expand(event_id: int, *, batch_size: int | None = None) -> tuple[list[
                     created_at=now,
                     next_attempt_at=now,
                 )
-                for user_id, _email in recipients
+                for user_id in recipients
             ],
             ignore_conflicts=True,
         )
         more = len(recipients) == batch_size
         if recipients:
-            event.cursor = recipients[-1][0]
+            event.cursor = recipients[-1]
         if not more:
             event.expanded_at = now
         event.touched_at = now
@@ -104,7 +104,7 @@ def event_expand(event_id: int, *, batch_size: int | None = None) -> tuple[list[
     ids = list(
         Notification.objects.filter(
             event_id=event_id,
-            recipient_id__in=[user_id for user_id, _ in recipients],
+            recipient_id__in=recipients,
             status=Status.PENDING,
         ).values_list("id", flat=True)
     )

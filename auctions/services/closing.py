@@ -50,9 +50,8 @@ def auction_close(auction_id: int, *, skip_locked: bool = False) -> Auction | No
         if auction is None:
             return None
         now = clock.now()
-        if auction.closed_at is not None or auction.is_active_at(now):
-            return auction
-        _auction_finish(auction, now=now)
+        if auction.is_due_at(now):
+            _auction_finish(auction, now=now)
     return auction
 
 
@@ -68,7 +67,7 @@ def auctions_close(auction_ids: list[int]) -> list[Auction]:
     with transaction.atomic():
         auctions = _auctions_lock_many(auction_ids)
         now = clock.now()
-        due = [a for a in auctions if a.closed_at is None and not a.is_active_at(now)]
+        due = [auction for auction in auctions if auction.is_due_at(now)]
         for auction in due:
             _auction_finish(auction, now=now)
     return due

@@ -1,5 +1,6 @@
 """The outbox services in-process: expansion, delivery, retries and recovery."""
 
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 
@@ -178,3 +179,37 @@ def test_each_recipient_of_a_batch_gets_their_own_name_and_unsubscribe_link(
         assert link in text
         links.add(link)
     assert len(links) == 2
+
+
+def test_a_user_without_an_email_address_gets_no_outbox_row(auction_create):
+    reachable = UserFactory()
+    UserFactory(email="")
+    auction_create()
+    expand_all(latest_event("auction_created"))
+    assert list(Notification.objects.values_list("recipient_id", flat=True)) == [reachable.pk]
+
+
+def test_a_user_with_several_bids_gets_one_email_per_new_bid_and_one_at_the_end(
+    auction_create, frozen_clock
+):
+    owner, ann, bob = UserFactory(), UserFactory(), UserFactory()
+    auction = auction_create(owner=owner)
+    for amount, bidder in [("100.00", ann), ("105.00", bob), ("110.00", ann), ("115.00", bob)]:
+        auctions.bid_place(auction.pk, bidder=bidder, amount=Decimal(amount))
+    for event in Event.objects.filter(kind="bid_placed"):
+        expand_all(event)
+    # Three bids followed an earlier one; each told every earlier bidder but its own, once.
+    per_bid = Counter(
+        Notification.objects.filter(event__kind="bid_placed").values_list("event_id", flat=True)
+    )
+    assert sorted(per_bid.values()) == [1, 1, 1]
+
+    frozen_clock.shift(3600)
+    auctions.auction_close(auction.pk)
+    expand_all(latest_event("auction_closed"))
+    ended = Counter(
+        Notification.objects.filter(event__kind="auction_closed").values_list(
+            "recipient_id", flat=True
+        )
+    )
+    assert ended == Counter({owner.pk: 1, ann.pk: 1, bob.pk: 1})
