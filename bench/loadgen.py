@@ -17,6 +17,7 @@ Only 127.0.0.1 is ever contacted.
 
 import asyncio
 import math
+import os
 import resource
 import time
 from collections import Counter
@@ -128,6 +129,7 @@ class Stats:
     ended: float = 0.0
     cpu_start: float = 0.0
     cpu_end: float = 0.0
+    cpu_account: "CpuAccount | None" = None
     error_samples: list[str] = field(default_factory=list)
 
     def record(self, status: int, seconds: float) -> None:
@@ -179,6 +181,7 @@ class Stats:
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "duration_s": self.wall,
             "loadgen_cpu_share": self.loadgen_cpu_share,
+            "cpu_shares": self.cpu_account.shares() if self.cpu_account else {},
         }
 
 
@@ -189,6 +192,66 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = math.ceil(q / 100.0 * len(ordered))
     return ordered[max(0, min(len(ordered), rank) - 1)]
+
+
+class CpuAccount:
+    """Where the machine's cores went during a run: CPU seconds of each component (a process
+    tree of the stack, PostgreSQL's and Redis's server processes, the load generator) and
+    idle time, as shares of the wall time of all cores (they add up to about 1)."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.groups = groups  # component name -> root pids (children are included)
+        self.start: dict[str, float] = {}
+        self.end: dict[str, float] = {}
+        self.wall = 0.0
+
+    def _snapshot(self) -> dict[str, float]:
+        import psutil  # the bench group's; imported here so loadgen stays importable alone
+
+        owner = {}
+        for name, pids in self.groups.items():
+            for pid in pids:
+                try:
+                    root = psutil.Process(pid)
+                    for proc in (root, *root.children(recursive=True)):
+                        owner[proc.pid] = name
+                except psutil.Error:
+                    continue
+        owner[os.getpid()] = "loadgen"
+        totals: Counter = Counter()
+        for proc in psutil.process_iter(["name"]):
+            name = owner.get(proc.pid)
+            if name is None:
+                process_name = proc.info["name"] or ""
+                if process_name.startswith("postgres"):
+                    name = "postgres"
+                elif process_name.startswith("redis"):
+                    name = "redis"
+                else:
+                    name = "other"
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            totals[name] += times.user + times.system
+        totals["idle"] = psutil.cpu_times().idle
+        return dict(totals)
+
+    def begin(self) -> None:
+        self.start = self._snapshot()
+        self.wall = -time.perf_counter()
+
+    def finish(self) -> None:
+        self.wall += time.perf_counter()
+        self.end = self._snapshot()
+
+    def shares(self) -> dict[str, float]:
+        cores = os.cpu_count() or 1
+        out = {}
+        for name, seconds in self.end.items():
+            used = seconds - self.start.get(name, 0.0)  # a process that started counts whole
+            out[name] = round(max(used, 0.0) / max(self.wall, 1e-9) / cores, 3)
+        return dict(sorted(out.items(), key=lambda item: -item[1]))
 
 
 def process_cpu_seconds() -> float:
@@ -216,10 +279,14 @@ async def run_users(
     Each user is called with the deadline (a `time.perf_counter()` value) and loops until
     it passes; the run's wall time ends when the last user returns.
     """
+    if stats.cpu_account:
+        stats.cpu_account.begin()
     stats.cpu_start = process_cpu_seconds()
     stats.started = time.perf_counter()
     deadline = stats.started + duration
     await asyncio.gather(*(user(deadline) for user in users))
     stats.ended = time.perf_counter()
     stats.cpu_end = process_cpu_seconds()
+    if stats.cpu_account:
+        stats.cpu_account.finish()
     return stats

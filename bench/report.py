@@ -108,6 +108,30 @@ def _fmt(value, digits: int = 1) -> str:
     return str(value)
 
 
+CPU_COLUMNS = ("gunicorn", "postgres", "mailer", "closer", "beat", "sink", "redis", "loadgen")
+
+
+def _cpu_table(results: dict, names: list[str]) -> list[str]:
+    """Where the two cores went in each HTTP scenario (shares of all cores' wall time)."""
+    measured = [
+        n for n in names if isinstance(results.get(n), dict) and results[n].get("cpu_shares")
+    ]
+    if not measured:
+        return []
+    lines = [
+        "",
+        "Where the cores went (CPU time ÷ wall time of all cores; `idle` is unused):",
+        "",
+        "| scenario | " + " | ".join(CPU_COLUMNS) + " | other | idle |",
+        "| --- |" + " ---: |" * (len(CPU_COLUMNS) + 2),
+    ]
+    for name in measured:
+        shares = results[name]["cpu_shares"]
+        cells = [_fmt(shares.get(c, 0.0), 2) for c in (*CPU_COLUMNS, "other", "idle")]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(results: dict) -> str:
     meta = results["meta"]
     ratios = results["ratios"]
@@ -141,6 +165,7 @@ def markdown(results: dict) -> str:
             f"| {_fmt(s.get('errors_5xx'))} | {_fmt(s.get('violations'))} "
             f"| {_fmt(s.get('loadgen_cpu_share'), 2)} |"
         )
+    lines += _cpu_table(results, [name for name, *_ in rows])
     pg = results.get("pg")
     if isinstance(pg, dict):
         lines += [

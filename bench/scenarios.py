@@ -29,6 +29,7 @@ import psycopg
 
 from bench.data import Client, Layout, Sizes, email
 from bench.loadgen import (
+    CpuAccount,
     HttpClient,
     Stats,
     percentile,
@@ -68,6 +69,14 @@ class Context:
 
     def log(self, message: str) -> None:
         print(f"bench: {message}", flush=True)
+
+    def stats(self, name: str) -> Stats:
+        """A scenario's Stats, with the CPU of every component of the stack accounted."""
+        groups: dict[str, list[int]] = {}
+        for proc in self.stack.procs:
+            component = "mailer" if proc.name.startswith("mailer") else proc.name
+            groups.setdefault(component, []).append(proc.popen.pid)
+        return Stats(name, cpu_account=CpuAccount(groups))
 
 
 # --- limits -------------------------------------------------------------------------------
@@ -135,7 +144,7 @@ async def _warmup(ctx: Context, path: str, count: int) -> None:
 
 async def _read_scenario(ctx: Context, name: str, paths: list[str], duration: float) -> Stats:
     """USERS users GET the paths in turn (user i starts at path i) until the deadline."""
-    stats = Stats(name)
+    stats = ctx.stats(name)
 
     def user(i: int):
         async def run(deadline: float) -> None:
@@ -262,7 +271,7 @@ async def scenario_hot(ctx: Context) -> dict:
     """USERS bidders on one auction, each bidding the min_next_bid it last saw."""
     auction_id = ctx.layout.hot_id
     bidders = ctx.clients[:USERS]
-    stats, outcome = Stats("hot"), BidOutcome()
+    stats, outcome = ctx.stats("hot"), BidOutcome()
     before_id = _max_bid_id(ctx.conn)
 
     async def user_for(client_info: Client):
@@ -301,7 +310,7 @@ async def scenario_spread(ctx: Context) -> dict:
     state = _auction_state(ctx.conn, ids)
     steps = {aid: step for aid, (_, step) in state.items()}
     bidders = ctx.clients[USERS : 2 * USERS]
-    stats, outcome = Stats("spread"), BidOutcome()
+    stats, outcome = ctx.stats("spread"), BidOutcome()
     before_id = _max_bid_id(ctx.conn)
 
     def user_for(client_info: Client, seed: int):
