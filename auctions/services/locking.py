@@ -28,6 +28,7 @@ from django.db import transaction
 
 from auctions.errors import AuctionNotFound
 from auctions.models import Auction
+from common.prepared import PreparedQuery
 
 
 def _auctions_lock_query(*, skip_locked: bool):
@@ -37,6 +38,16 @@ def _auctions_lock_query(*, skip_locked: bool):
     # are locked: `of=("self",)`.
     queryset = Auction.objects.select_for_update(of=("self",), skip_locked=skip_locked)
     return queryset.select_related("leader")
+
+
+# Every bid runs this query: it is compiled once per process (see common/prepared.py).
+_LOCK_ONE = {
+    skip: PreparedQuery(
+        lambda auction_id, skip=skip: _auctions_lock_query(skip_locked=skip).filter(pk=auction_id),
+        placeholder=-1,  # ids are positive
+    )
+    for skip in (False, True)
+}
 
 
 def _auction_lock(auction_id: int, *, skip_locked: bool = False) -> Auction | None:
@@ -49,7 +60,9 @@ def _auction_lock(auction_id: int, *, skip_locked: bool = False) -> Auction | No
     for an unknown id. With `skip_locked=True` (the closing sweep) returns None at once when
     another transaction holds the row, so any number of workers can share the work.
     """
-    auction = _auctions_lock_query(skip_locked=skip_locked).filter(pk=auction_id).first()
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("auction locks must be taken inside transaction.atomic()")
+    auction = _LOCK_ONE[skip_locked].fetch_one(auction_id)
     if auction is None and not skip_locked:
         raise AuctionNotFound(f"There is no auction with id {auction_id}.")
     return auction

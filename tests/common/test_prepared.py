@@ -1,0 +1,84 @@
+"""Queries compiled once (common/prepared.py): the same rows and instances as the ORM's."""
+
+import hashlib
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from accounts.authentication import _token_by_checksum
+from accounts.services import token_issue
+from auctions.models import Auction
+from auctions.services import bid_place
+from auctions.services.locking import _auction_lock
+from common.prepared import PreparedQuery
+from tests.factories import AuctionFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+by_id = PreparedQuery(
+    lambda pk: Auction.objects.select_related("owner", "leader").filter(pk=pk), placeholder=-1
+)
+
+
+def _fields(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+def test_same_instance_as_the_orm_with_related_rows_attached():
+    auction = AuctionFactory()
+    bidder = UserFactory()
+    bid_place(auction.pk, bidder=bidder, amount=auction.starting_price)
+    expected = Auction.objects.select_related("owner", "leader").get(pk=auction.pk)
+
+    got = by_id.fetch_one(auction.pk)
+
+    assert _fields(got) == _fields(expected)  # decimals, datetimes and booleans converted
+    assert got._state.adding is False
+    assert got._state.db == "default"
+    with CaptureQueriesContext(connection) as queries:
+        assert got.owner.username == expected.owner.username
+        assert got.leader.username == bidder.username
+    assert len(queries) == 0  # the related rows came with the one query
+
+
+def test_a_null_foreign_key_gives_none_and_a_missing_row_gives_none():
+    auction = AuctionFactory()  # no leader yet
+    got = by_id.fetch_one(auction.pk)
+    assert got.leader is None
+    assert by_id.fetch_one(auction.pk + 1000) is None
+
+
+def test_one_query_per_fetch():
+    auction = AuctionFactory()
+    by_id.fetch_one(auction.pk)
+    with CaptureQueriesContext(connection) as queries:
+        by_id.fetch_one(auction.pk)
+    assert len(queries) == 1
+
+
+def test_the_bearer_token_check_and_the_lock_are_one_query_each(make_client):
+    user = UserFactory()
+    token = token_issue(user).access_token
+
+    checksum = hashlib.sha256(token.encode()).hexdigest()
+    with CaptureQueriesContext(connection) as queries:
+        found = _token_by_checksum.fetch_one(checksum)
+    assert len(queries) == 1
+    assert found.user == user
+    assert found.user.username == user.username
+
+
+def test_the_lock_returns_the_auction_with_its_leader():
+    auction = AuctionFactory()
+    with transaction.atomic():
+        assert _auction_lock(auction.pk).pk == auction.pk
+
+
+def test_misuse_is_refused_when_compiled():
+    twice = PreparedQuery(lambda pk: Auction.objects.filter(pk=pk, owner_id=pk), placeholder=-1)
+    with pytest.raises(ValueError, match="exactly once"):
+        twice.fetch_one(1)
+    values = PreparedQuery(lambda pk: Auction.objects.filter(pk=pk).values("id"), placeholder=-1)
+    with pytest.raises(ValueError, match="plain model rows"):
+        values.fetch_one(1)
