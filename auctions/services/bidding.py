@@ -172,12 +172,16 @@ def bid_place(
             auction.has_proxy_bids = True
         _proxies_resolve(auction, now=now)
         _soft_close_extend(auction, now=now)
-        auction.save(
-            update_fields=[
-                "current_price", "leader", "bid_count", "closes_at", "extension_count",
-                "has_proxy_bids",
-            ]
-        )  # fmt: skip
+        # An UPDATE of the columns a bid moves (what save(update_fields=...) would write,
+        # without its per-call machinery: this is the hot path).
+        Auction.objects.filter(pk=auction.pk).update(
+            current_price=auction.current_price,
+            leader_id=auction.leader_id,
+            bid_count=auction.bid_count,
+            closes_at=auction.closes_at,
+            extension_count=auction.extension_count,
+            has_proxy_bids=auction.has_proxy_bids,
+        )
         if previous_leader_id is not None:  # nobody to tell about the first bid
             notifications.event_record(
                 Event.Kind.BID_PLACED,
