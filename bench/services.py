@@ -23,6 +23,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import psycopg
 import redis
 
@@ -36,7 +37,7 @@ REDIS_URL = "redis://127.0.0.1:6379/7"
 # No control socket: its default path is per user, shared with any other gunicorn running.
 GUNICORN_ARGS = [
     "--workers",
-    "2",
+    os.environ.get("WEB_CONCURRENCY", "2"),
     "--worker-class",
     "sync",
     "--keep-alive",
@@ -263,10 +264,33 @@ class Stack:
                 if name in pending and b" ready." in self._log_bytes(name):
                     pending.discard(name)
             if not pending:
+                self._wait_quiet(deadline)
                 return
             if time.monotonic() > deadline:
                 raise ComponentFailed(f"not ready after {timeout:.0f} s: {sorted(pending)}")
             time.sleep(0.1)
+
+    def _cpu_seconds(self) -> float:
+        total = 0.0
+        for proc in self.procs:
+            with contextlib.suppress(psutil.Error):
+                root = psutil.Process(proc.popen.pid)
+                for member in (root, *root.children(recursive=True)):
+                    times = member.cpu_times()
+                    total += times.user + times.system
+        return total
+
+    def _wait_quiet(self, deadline: float, window: float = 0.5, busy: float = 0.1) -> None:
+        """Until the stack has finished booting: over `window` seconds, its processes use
+        less than `busy` of one core (the beat, started last, imports Django while the
+        first scenario would already run)."""
+        before = self._cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(window)
+            after = self._cpu_seconds()
+            if after - before < busy * window:
+                return
+            before = after
 
     def _readyz(self) -> bool:
         url = f"http://127.0.0.1:{self.http_port}/readyz"

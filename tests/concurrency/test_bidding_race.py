@@ -262,3 +262,47 @@ def test_a_bid_that_waits_too_long_for_the_lock_is_503_busy(auction, make_client
     assert response.json()["code"] == "busy"
     assert response["Retry-After"] == "1"
     assert not Bid.objects.filter(auction=auction).exists()
+
+
+@postgres_only("lock_timeout and row locks are PostgreSQL's; SQLite has neither.")
+@pytest.mark.postgres
+def test_a_bid_below_the_price_is_refused_without_waiting_for_the_lock(auction, make_client):
+    """While a bid holds the lock, bids that could only lose are answered at once (400),
+    and a bid that could win waits for the lock as before."""
+    first, loser, contender = UserFactory.create_batch(3)
+    services.bid_place(auction.pk, bidder=first, amount=auction.starting_price + 10)
+    client = make_client(loser)
+    held, release = threading.Event(), threading.Event()
+
+    def holder(_: int) -> None:
+        with transaction.atomic():
+            Auction.objects.select_for_update().get(pk=auction.pk)
+            held.set()
+            release.wait(timeout=30)
+
+    thread = threading.Thread(target=lambda: run_in_threads(1, holder), daemon=True)
+    thread.start()
+    try:
+        assert held.wait(timeout=10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        low = client.post(
+            f"/api/v1/auctions/{auction.pk}/bids",
+            {"amount": str(auction.starting_price + 10)},
+            format="json",
+        )
+        winning = make_client(contender).post(
+            f"/api/v1/auctions/{auction.pk}/bids",
+            {"amount": str(auction.starting_price + 100)},
+            format="json",
+        )
+    finally:
+        release.set()
+        thread.join(timeout=30)
+        connection.close()
+
+    assert low.status_code == 400, low.content  # not 503: it never queued for the lock
+    assert low.json()["code"] == "bid_too_low"
+    assert Decimal(low.json()["min_next_bid"]) == auction.starting_price + 10 + auction.price_step
+    assert winning.status_code == 503  # a bid that could win waited for the lock
+    assert Bid.objects.filter(auction=auction).count() == 1
