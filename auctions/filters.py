@@ -1,9 +1,12 @@
 """Query parameters of the auction list: `status`, `owner`, `search`, `ordering`."""
 
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from datetime import datetime
 
 import django_filters
 from django.db.models import Q, QuerySet
+from django_filters import utils
 from django_filters.rest_framework import DjangoFilterBackend
 
 from auctions.models import Auction
@@ -87,3 +90,52 @@ class ClockedFilterBackend(DjangoFilterBackend):
         kwargs = super().get_filterset_kwargs(request, queryset, view)
         kwargs["now"] = getattr(view, "now", None)
         return kwargs
+
+    def get_question(self, request, queryset, view) -> "ListQuestion":
+        """The view's filters as a `ListQuestion`, for views that hand them to a selector
+        (`selectors.auction_list_compiled`) instead of filtering a queryset. Invalid
+        parameters are a 400, as in `filter_queryset`.
+
+        Whether parameters are valid depends on them alone, so each process remembers the
+        sets it has accepted and does not build the filterset's form for them again: that
+        cost a list request more than running its SQL. The key is the view, the filterset
+        and the parameters, not the user: `queryset` must be the same for every request.
+        """
+        filterset_class = self.get_filterset_class(view, queryset)
+        paginator = view.paginator
+        ignored = (paginator.page_query_param, paginator.page_size_query_param)
+        params = sorted(
+            (name, tuple(values))
+            for name, values in request.query_params.lists()
+            if name not in ignored
+        )
+        key = (type(view).__qualname__, filterset_class.__qualname__, tuple(params))
+        if key not in _accepted:
+            filterset = self.get_filterset(request, queryset, view)
+            if not filterset.is_valid():
+                raise utils.translate_validation(filterset.errors)
+            if len(_accepted) > 1000:
+                _accepted.clear()
+            _accepted.add(key)
+
+        def queryset_at(now: datetime) -> QuerySet:
+            filterset = filterset_class(
+                request.query_params, queryset=queryset, request=request, now=now
+            )
+            filterset.is_valid()
+            return filterset.qs
+
+        return ListQuestion(key=key, queryset_at=queryset_at)
+
+
+# Parameter sets of list requests that passed validation, per process (see get_question).
+_accepted: set[Hashable] = set()
+
+
+@dataclass(frozen=True)
+class ListQuestion:
+    """Valid list parameters: `key` names everything but the clock that decides the
+    filtered list's SQL; `queryset_at(now)` is the filtered queryset at an instant."""
+
+    key: Hashable
+    queryset_at: Callable[[datetime], QuerySet]

@@ -72,7 +72,11 @@ class AuctionListView(ClockedView):
         responses={200: AuctionSerializer(many=True), 400: INVALID},
     )
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        question = ClockedFilterBackend().get_question(request, self.get_queryset(), self)
+        auctions = selectors.auction_list_compiled(
+            key=question.key, queryset_at=question.queryset_at, now=self.now
+        )
+        page = self.paginate_queryset(auctions)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
