@@ -32,6 +32,8 @@ class BearerTokenAuthentication(OAuth2Authentication):
     def authenticate(self, request):
         scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
         token = token.strip()
+        if not scheme and not self._token_elsewhere(request):
+            return None  # anonymous: no credentials at all, nothing for DOT to parse
         if scheme.lower() != "bearer" or not token:
             return super().authenticate(request)  # no bearer header: DOT decides
         checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
@@ -47,3 +49,11 @@ class BearerTokenAuthentication(OAuth2Authentication):
         if not access_token.user.is_active:
             return None
         return access_token.user, access_token
+
+    @staticmethod
+    def _token_elsewhere(request) -> bool:
+        """Whether a token may travel outside the header, where DOT also looks for one: an
+        `access_token` query parameter or a form-encoded body."""
+        if "access_token" in request.GET:
+            return True
+        return request.META.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
