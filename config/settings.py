@@ -128,6 +128,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # Tests use a file, not shared-cache memory: concurrent threads then see real locking.
     _db["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, with a health check that asks the socket instead of the server.
+    _db["ENGINE"] = "common.db"
     _db["CONN_HEALTH_CHECKS"] = True
     # A lock wait longer than this becomes a clean "busy" answer instead of a hung worker.
     _db.setdefault("OPTIONS", {})["options"] = "-c lock_timeout=5000"
