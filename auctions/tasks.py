@@ -25,7 +25,9 @@ ARM_CHUNK = 20
 
 @shared_task(acks_late=True, ignore_result=True)
 def auction_close_task(auction_ids: list[int]) -> None:
-    services.auctions_close(auction_ids)
+    """Close auctions at their end. Waits for a bid still holding one of them (refused: it
+    came at the end) rather than leaving that auction to the sweep's next tick."""
+    services.auctions_close(auction_ids, wait=True)
 
 
 def _close_tasks_arm(soon: list[tuple[int, datetime]]) -> None:

@@ -7,12 +7,13 @@ How it works
    is told anything; if it commits, the intent to notify is as durable as the change.
 2. After commit, a Celery task expands the event into one `Notification` row per recipient,
    a batch at a time (keyset over user ids, `Event.cursor` remembers how far it got), and
-   delivers each batch over one SMTP connection. The recipients of an event are a
-   deterministic query (the users registered when the auction was created; the bidders
-   before a given bid; the bidders and owner of a closed auction; the watchers of an
-   auction ending soon, up to the latest watch at the event), so re-running an
-   expansion finds the same people, and the unique (event, recipient) constraint makes it
-   idempotent.
+   delivers each batch over one SMTP connection. Events recorded together (the auctions
+   one transaction closed) are expanded together, and delivered over one connection, by
+   one task (`events_fanout_task`). The recipients of an event are a deterministic query
+   (the users registered when the auction was created; the bidders before a given bid;
+   the bidders and owner of a closed auction; the watchers of an auction ending soon, up
+   to the latest watch at the event), so re-running an expansion finds the same people,
+   and the unique (event, recipient) constraint makes it idempotent.
 3. A notification moves `pending` -> `sending` (claimed by one worker, with a lease) ->
    `sent`; a failure puts it back to `pending` with a backoff, and too many failures to
    `failed`. A periodic sweep re-dispatches unfinished expansions, due retries and expired

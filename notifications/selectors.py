@@ -80,6 +80,42 @@ def event_recipient_batch(event: Event, *, limit: int) -> list[int]:
     )
 
 
+def events_recipient_batches(events: list[Event], *, limit: int) -> dict[int, list[int]]:
+    """`event_recipient_batch` of each event, by event id.
+
+    The events of ended auctions (a burst closed together) are answered together, by two
+    queries whatever their number: their bidders, then which of these users and owners
+    can be told. Compiling `event_recipients`' query for each one would cost more than
+    the rest of its expansion. The rule is the same: every bidder and the owner, with an
+    email address and not opted out of end notices, after the cursor, in id order.
+    Events of other kinds are answered one by one.
+    """
+    batches: dict[int, list[int]] = {}
+    closed = [event for event in events if event.kind == Event.Kind.AUCTION_CLOSED]
+    for event in events:
+        if event.kind != Event.Kind.AUCTION_CLOSED:
+            batches[event.pk] = event_recipient_batch(event, limit=limit)
+    if not closed:
+        return batches
+    concerned: dict[int, set[int]] = {event.auction_id: set() for event in closed}
+    bidders = Bid.objects.filter(auction_id__in=concerned).values_list("auction_id", "bidder_id")
+    for auction_id, bidder_id in bidders.distinct():
+        concerned[auction_id].add(bidder_id)
+    for event in closed:
+        concerned[event.auction_id].add(event.auction.owner_id)
+    field = preferences.preference_for_event(Event.Kind.AUCTION_CLOSED)
+    reachable = set(
+        User.objects.filter(id__in=set().union(*concerned.values()))
+        .exclude(email="")
+        .exclude(**{f"email_preferences__{field}": False})
+        .values_list("id", flat=True)
+    )
+    for event in closed:
+        users = concerned[event.auction_id] & reachable
+        batches[event.pk] = sorted(user for user in users if user > event.cursor)[:limit]
+    return batches
+
+
 def event_stale_ids(*, before: datetime, limit: int) -> list[int]:
     """Expansions that stopped making progress (a lost task, a crashed worker)."""
     return list(

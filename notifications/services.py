@@ -11,6 +11,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import get_connection
+from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
 from django.db import connection, transaction
 from django.db.models import F, Q
 
@@ -52,6 +54,34 @@ def event_record(
     return event
 
 
+def events_record(kind: Event.Kind, changes: Sequence[tuple[Auction, dict]]) -> list[Event]:
+    """Write one event per (auction, payload), all of one kind, in the caller's transaction;
+    fan them out together after commit.
+
+    For a burst of changes made in one transaction (the auctions `auctions_close` closes
+    together): one INSERT instead of one per event, and one fan-out task for them all, which
+    expands every event and delivers all their messages over one SMTP connection
+    (`events_fanout_task`), instead of one task and one connection per event. Same contract
+    as `event_record` otherwise: locks nothing; a failure to publish is logged and the sweep
+    re-dispatches the events later.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("events_record() must be called inside the change's transaction")
+    now = clock.now()
+    events = Event.objects.bulk_create(
+        Event(kind=kind, auction=auction, payload=payload, created_at=now, touched_at=now)
+        for auction, payload in changes
+    )
+    event_ids = [event.pk for event in events]
+
+    def fanout_dispatch_together() -> None:
+        tasks.events_fanout_task.delay(event_ids)
+
+    if event_ids:
+        transaction.on_commit(fanout_dispatch_together, robust=True)
+    return events
+
+
 def auction_created_record(auction: Auction) -> Event:
     """Every active user registered now, but the owner, is to hear of the new auction."""
     last_user_id = get_user_model().objects.order_by("-id").values_list("id", flat=True).first()
@@ -68,20 +98,37 @@ def event_expand(event_id: int, *, batch_size: int | None = None) -> tuple[list[
     Idempotent: rows already there are left alone. Returns the ids of the batch's
     notifications and whether recipients may remain.
     """
+    notification_ids, unfinished = events_expand([event_id], batch_size=batch_size)
+    return notification_ids, bool(unfinished)
+
+
+def events_expand(
+    event_ids: Sequence[int], *, batch_size: int | None = None
+) -> tuple[list[int], list[int]]:
+    """`event_expand` for several events at once: the next batch of each.
+
+    Transaction: one; locks the events' rows in id order, skipping those another worker
+    holds. One INSERT for the rows of all the events. Idempotent. Returns the ids of the
+    new batches' pending notifications and the ids of the events whose recipients may not
+    all have their row yet (each needs another `event_expand`).
+    """
     batch_size = batch_size or settings.NOTIFICATION_BATCH_SIZE
+    unfinished: list[int] = []
     with transaction.atomic():
-        event = (
+        events = list(
             Event.objects.select_for_update(of=("self",), skip_locked=True)
             .select_related("auction", "auction__owner", "bid")
-            .filter(pk=event_id, expanded_at__isnull=True)
-            .first()
+            .filter(pk__in=event_ids, expanded_at__isnull=True)
+            .order_by("id")
         )
-        if event is None:
-            return [], False
+        if not events:
+            return [], []
         now = clock.now()
-        recipients = selectors.event_recipient_batch(event, limit=batch_size)
-        Notification.objects.bulk_create(
-            [
+        batches = selectors.events_recipient_batches(events, limit=batch_size)
+        rows = []
+        for event in events:
+            recipients = batches[event.pk]
+            rows += [
                 Notification(
                     event=event,
                     recipient_id=user_id,
@@ -91,24 +138,35 @@ def event_expand(event_id: int, *, batch_size: int | None = None) -> tuple[list[
                     next_attempt_at=now,
                 )
                 for user_id in recipients
-            ],
-            ignore_conflicts=True,
-        )
-        more = len(recipients) == batch_size
-        if recipients:
-            event.cursor = recipients[-1]
-        if not more:
-            event.expanded_at = now
-        event.touched_at = now
-        event.save(update_fields=["cursor", "expanded_at", "touched_at"])
-    ids = list(
-        Notification.objects.filter(
-            event_id=event_id,
-            recipient_id__in=recipients,
-            status=Status.PENDING,
-        ).values_list("id", flat=True)
-    )
-    return ids, more
+            ]
+            if recipients:
+                event.cursor = recipients[-1]
+            if len(recipients) == batch_size:
+                unfinished.append(event.pk)
+        Notification.objects.bulk_create(rows, ignore_conflicts=True)
+        # Three plain statements rather than one `bulk_update` of three fields: the CASE
+        # expressions of a burst of events cost more to compile than the rest of the work.
+        Event.objects.bulk_update([event for event in events if batches[event.pk]], ["cursor"])
+        finished = [event.pk for event in events if event.pk not in unfinished]
+        Event.objects.filter(pk__in=finished).update(expanded_at=now, touched_at=now)
+        if unfinished:
+            Event.objects.filter(pk__in=unfinished).update(touched_at=now)
+    # The rows are read back: with ignore_conflicts the INSERT returns no ids, and a row
+    # that was already there (a replay) may have been sent meanwhile.
+    wanted = {(event_id, user_id) for event_id, users in batches.items() for user_id in users}
+    pending = Notification.objects.filter(
+        event_id__in=batches,
+        recipient_id__in={user_id for _, user_id in wanted},
+        status=Status.PENDING,
+    ).values_list("id", "event_id", "recipient_id")
+    ids = sorted(pk for pk, event_id, user_id in pending if (event_id, user_id) in wanted)
+    return ids, unfinished
+
+
+_CLAIMED_FIELDS = (
+    "id", "event_id", "kind", "subject", "attempts",
+    "recipient__id", "recipient__username", "recipient__email",
+)  # fmt: skip
 
 
 def _notifications_claim(notification_ids: Sequence[int]) -> list[Notification]:
@@ -124,7 +182,10 @@ def _notifications_claim(notification_ids: Sequence[int]) -> list[Notification]:
             Notification.objects.select_for_update(of=("self",), skip_locked=True)
             .filter(pk__in=notification_ids, next_attempt_at__lte=now)
             .filter(Q(status=Status.PENDING) | Q(status=Status.SENDING))
-            .select_related("recipient", "event__auction__owner", "event__bid")
+            .select_related("recipient")
+            # What a message needs of the row and its recipient, nothing more: a fan-out
+            # claims thousands. The event comes from `_events_attach`, once per run.
+            .only(*_CLAIMED_FIELDS)
             .order_by("id")
         )
         Notification.objects.filter(pk__in=[n.pk for n in claimed]).update(
@@ -132,6 +193,16 @@ def _notifications_claim(notification_ids: Sequence[int]) -> list[Notification]:
             next_attempt_at=now + timedelta(seconds=settings.NOTIFICATION_CLAIM_SECONDS),
         )
     return claimed
+
+
+def _events_attach(notifications: list[Notification], events: dict[int, Event]) -> None:
+    """Give each notification its event (with the auction, its owner and the bid), read
+    once per delivery run into `events` rather than joined to every claimed row."""
+    missing = {notification.event_id for notification in notifications} - events.keys()
+    if missing:
+        events.update(Event.objects.select_related("auction__owner", "bid").in_bulk(missing))
+    for notification in notifications:
+        notification.event = events[notification.event_id]
 
 
 def _notification_retry_later(notification: Notification, error: Exception) -> None:
@@ -175,6 +246,23 @@ CLAIM_CHUNK = 50
 MARK_EVERY = 10
 
 
+def _message_send(backend: BaseEmailBackend, notification: Notification, *, rendered: dict) -> None:
+    """Send one notification's message through an open backend. Raises what smtplib raises.
+
+    With Django's own SMTP backend, the message is serialised by hand
+    (`emails.message_bytes`) and handed to its smtplib connection, which is what that
+    backend does with the output of the much slower `email` generator. Any other backend
+    (files in development, memory in tests, a subclass that signs messages) gets Django's
+    message object, as does an address only Django's encoder can write.
+    """
+    if type(backend) is SmtpEmailBackend:
+        outgoing = emails.message_bytes(notification, rendered=rendered)
+        if outgoing is not None:
+            backend.connection.sendmail(outgoing.envelope_from, [outgoing.recipient], outgoing.data)
+            return
+    backend.send_messages([emails.message(notification, connection=backend, rendered=rendered)])
+
+
 def notification_deliver(notification_ids: Sequence[int]) -> int:
     """Send the given notifications that are due, one message per recipient, over one SMTP
     connection. Returns how many were sent.
@@ -190,7 +278,8 @@ def notification_deliver(notification_ids: Sequence[int]) -> int:
     sent = 0
     smtp = None
     accepted: list[int] = []  # sent, not yet recorded
-    rendered: dict = {}  # bodies per (event, kind), for this run
+    rendered: dict = {}  # drafts per (event, kind), for this run
+    events: dict[int, Event] = {}  # the events of this run's notifications
 
     def record_accepted() -> None:
         if accepted:
@@ -202,6 +291,7 @@ def notification_deliver(notification_ids: Sequence[int]) -> int:
             claimed = _notifications_claim(ids[start : start + CLAIM_CHUNK])
             if not claimed:
                 continue
+            _events_attach(claimed, events)
             if smtp is None:
                 smtp = get_connection()
                 try:
@@ -213,9 +303,7 @@ def notification_deliver(notification_ids: Sequence[int]) -> int:
                     return sent
             for index, notification in enumerate(claimed):
                 try:
-                    smtp.send_messages(
-                        [emails.message(notification, connection=smtp, rendered=rendered)]
-                    )
+                    _message_send(smtp, notification, rendered=rendered)
                 except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
                     _notification_retry_later(notification, exc)
                     continue

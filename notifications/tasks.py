@@ -26,6 +26,21 @@ def event_fanout_task(event_id: int) -> None:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def events_fanout_task(event_ids: list[int]) -> None:
+    """Expand the first batch of each event and deliver them all over one SMTP connection;
+    an event with more recipients than one batch carries on in its own `event_fanout_task`.
+    """
+    notification_ids, unfinished = services.events_expand(event_ids)
+    for event_id in unfinished:
+        try:
+            event_fanout_task.delay(event_id)
+        except Exception:
+            logger.exception("Could not enqueue the next fan-out batch of event %s", event_id)
+    if notification_ids:
+        services.notification_deliver(notification_ids)
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def notification_deliver_task(notification_ids: list[int]) -> None:
     services.notification_deliver(notification_ids)
 
