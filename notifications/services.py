@@ -4,7 +4,10 @@ until it succeeds."""
 
 import contextlib
 import logging
+import select
 import smtplib
+import threading
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -280,6 +283,7 @@ def notification_deliver(notification_ids: Sequence[int]) -> int:
     accepted: list[int] = []  # sent, not yet recorded
     rendered: dict = {}  # drafts per (event, kind), for this run
     events: dict[int, Event] = {}  # the events of this run's notifications
+    failed = False  # the connection broke: do not keep it
 
     def record_accepted() -> None:
         if accepted:
@@ -293,9 +297,8 @@ def notification_deliver(notification_ids: Sequence[int]) -> int:
                 continue
             _events_attach(claimed, events)
             if smtp is None:
-                smtp = get_connection()
                 try:
-                    smtp.open()
+                    smtp = _smtp_checkout()
                 except (smtplib.SMTPException, OSError) as exc:  # could not even connect
                     for unsent in claimed:
                         _notification_retry_later(unsent, exc)
@@ -303,7 +306,15 @@ def notification_deliver(notification_ids: Sequence[int]) -> int:
                     return sent
             for index, notification in enumerate(claimed):
                 try:
-                    _message_send(smtp, notification, rendered=rendered)
+                    try:
+                        _message_send(smtp, notification, rendered=rendered)
+                    except (smtplib.SMTPServerDisconnected, ConnectionError):
+                        if sent or not getattr(smtp, "kept", False):
+                            raise
+                        # The kept session had ended unnoticed: once more, on a new one.
+                        _smtp_checkin(smtp, healthy=False)
+                        smtp = _smtp_checkout()
+                        _message_send(smtp, notification, rendered=rendered)
                 except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
                     _notification_retry_later(notification, exc)
                     continue
@@ -313,6 +324,7 @@ def notification_deliver(notification_ids: Sequence[int]) -> int:
                     for unsent in claimed[index:]:
                         _notification_retry_later(unsent, exc)
                     logger.warning("SMTP failed after %d messages: %s", sent, exc)
+                    failed = True
                     return sent
                 accepted.append(notification.pk)
                 sent += 1
@@ -321,9 +333,71 @@ def notification_deliver(notification_ids: Sequence[int]) -> int:
     finally:
         record_accepted()
         if smtp is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                smtp.close()
+            _smtp_checkin(smtp, healthy=not failed)
     return sent
+
+
+# --- SMTP connections kept between delivery runs --------------------------------------------
+#
+# A delivery run sends the messages of one or a few events; on a busy auction that is a run
+# every few milliseconds, each with a handful of messages. Opening a connection for each
+# (TCP, greeting, EHLO, then QUIT) cost the mailer and the mail server about as much as the
+# messages themselves. Each worker thread therefore keeps the connection its last run used,
+# for at most SMTP_KEEP_SECONDS of idleness, and checks it before reuse without a round trip:
+# a server that ended the session (idle timeout, restart) has written its goodbye or closed
+# the socket, so there is something to read; a healthy idle session has nothing to say.
+
+SMTP_KEEP_SECONDS = 30.0
+_smtp_kept = threading.local()
+
+
+def _smtp_key() -> tuple:
+    """What a kept connection must still match: the configured backend and server."""
+    return (
+        settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_PORT,
+        settings.EMAIL_HOST_USER, settings.EMAIL_USE_TLS, settings.EMAIL_USE_SSL,
+    )  # fmt: skip
+
+
+def _smtp_quiet(backend: BaseEmailBackend) -> bool:
+    """An open SMTP session the server has said nothing on since our last command."""
+    sock = getattr(getattr(backend, "connection", None), "sock", None)
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def _smtp_checkout() -> BaseEmailBackend:
+    """An open mail backend for this run: the one this thread kept, if it is recent, for
+    the same server, and quiet; otherwise a new one (which may raise what connecting raises).
+    Backends other than Django's SMTP one are opened anew every run, as before."""
+    kept = getattr(_smtp_kept, "entry", None)
+    _smtp_kept.entry = None
+    if kept is not None:
+        backend, key, idle_since = kept
+        fresh = time.monotonic() - idle_since < SMTP_KEEP_SECONDS
+        if fresh and key == _smtp_key() and _smtp_quiet(backend):
+            backend.kept = True
+            return backend
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            backend.close()
+    backend = get_connection()
+    backend.open()
+    backend.kept = False  # a new session: a failure on it is the server's, not staleness
+    return backend
+
+
+def _smtp_checkin(backend: BaseEmailBackend, *, healthy: bool) -> None:
+    """Keep a healthy SMTP session for this thread's next run; close anything else."""
+    if healthy and type(backend) is SmtpEmailBackend and _smtp_quiet(backend):
+        _smtp_kept.entry = (backend, _smtp_key(), time.monotonic())
+        return
+    with contextlib.suppress(smtplib.SMTPException, OSError):
+        backend.close()
 
 
 def notifications_recover(*, limit: int = 20) -> dict[str, int]:

@@ -17,6 +17,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: Message
+    peer: tuple = ()  # the client's address and port: one per SMTP connection
 
     @property
     def subject(self) -> str:
@@ -52,6 +53,7 @@ class Mailbox:
             mail_from=envelope.mail_from,
             rcpt_tos=list(envelope.rcpt_tos),
             message=message_from_bytes(envelope.original_content or envelope.content),
+            peer=tuple(session.peer or ()),
         )
         with self.lock:
             self.received.append(item)
