@@ -124,15 +124,16 @@ def test_buy_now_racing_bids_ends_with_exactly_one_outcome(auction_create):
 
 
 def test_soft_close_extensions_racing_the_closing_scheduler(auction_create):
+    # The bidders first: creating users (password hashing) must not eat the auction's time.
+    bidders = [UserFactory() for _ in range(8)]
     now = clock.now()
     auction = auction_create(
         starting_price=Decimal("1.00"),
         price_step=STEP,
-        end_time=now + timedelta(seconds=1.5),
+        end_time=now + timedelta(seconds=2),
         extension_seconds=1,
         max_end_time=now + timedelta(seconds=4),
     )
-    bidders = [UserFactory() for _ in range(8)]
     closer_runs = Counter()
 
     def work(index: int) -> None:
