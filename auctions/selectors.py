@@ -8,18 +8,17 @@ once" below). Everything else is an ordinary queryset.
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import EmptyResultSet
-from django.db import connections, router
-from django.db.models import Exists, F, Field, OuterRef, QuerySet, Subquery
+from django.db import router
+from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 
 from auctions.errors import AuctionNotFound, BidNotFound
 from auctions.models import Auction, Bid, ProxyBid, Watch
+from common.prepared import values_run
 
 
 def auction_list() -> QuerySet[Auction]:
@@ -114,7 +113,7 @@ def auction_list_compiled(
 # page 1", "auction 42") that differ only in one value: the instant that decides `status`,
 # or the id. Building and compiling the queryset costs Django more than PostgreSQL takes
 # to run it, so each question's SQL is compiled once per process and run again with the
-# new value, as `common.prepared.PreparedQuery` does for one model row. The SQL is still
+# new value (`common.prepared.values_run`). The SQL is still
 # written by the ORM (and the list's by the filters in `auctions.filters`).
 #
 # The rows are values: the auction's columns and the usernames of its owner, leader and
@@ -168,151 +167,9 @@ def _auctions_from_rows(rows: Sequence[Sequence]) -> list[Auction]:
     return auctions
 
 
-@dataclass(frozen=True)
-class _Statement:
-    """A values_list query compiled to SQL: the positions of its varying value in the
-    parameters, the field that prepares that value for the database, and the converters
-    Django applies to the columns (SQLite returns decimals, datetimes and booleans raw)."""
-
-    sql: str
-    params: tuple
-    field: Field
-    positions: tuple[int, ...]
-    converters: tuple[tuple[int, Sequence[Callable], Any], ...] = ()
-
-    def run(self, value: Any, using: str, *, extra: Sequence = ()) -> list[Sequence]:
-        """The rows for `value`; `extra` are the parameters of placeholders appended to
-        the compiled SQL (a page's LIMIT and OFFSET)."""
-        connection = connections[using]
-        params = list(self.params)
-        prepared = self.field.get_db_prep_value(value, connection)
-        for position in self.positions:
-            params[position] = prepared
-        params.extend(extra)
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
-            rows = cursor.fetchall()
-        if not self.converters:
-            return rows
-        converted = []
-        for row in rows:
-            row = list(row)
-            for column, functions, expression in self.converters:
-                for function in functions:
-                    row[column] = function(row[column], expression, connection)
-            converted.append(row)
-        return converted
-
-
-def _statement_compile(
-    values_at: Callable[[Any], QuerySet],
-    value: Any,
-    *,
-    other: Any,
-    field: Field,
-    using: str,
-    count: bool = False,
-    paged: bool = False,
-) -> _Statement | None:
-    """Compile `values_at(value)`, a values_list queryset, into a `_Statement`: with
-    `count`, one that counts its rows; with `paged`, one that ends in `LIMIT %s OFFSET %s`
-    (Django writes a slice's bounds into the SQL text; as parameters, every page of a
-    question shares one statement).
-
-    Compiled a second time with `other`, the query shows which parameters carry the value:
-    those that differ. They must be the value itself as `field` prepares it, so that any
-    later value can be put in their place. A query that uses the value in any other way (in
-    its SQL text, or as `now - 1 day`) gives None: it is never reused. `EmptyResultSet`
-    (a value that can match nothing, such as an id out of range) goes to the caller.
-    """
-    compiled = []
-    for each in (value, other):
-        compiler = values_at(each).query.get_compiler(using=using)
-        compiled.append((compiler, *compiler.as_sql()))
-    (compiler, sql, params), (_, other_sql, other_params) = compiled
-    if sql != other_sql or len(params) != len(other_params):
-        return None
-    connection = connections[using]
-    expected = (
-        field.get_db_prep_value(value, connection),
-        field.get_db_prep_value(other, connection),
-    )
-    positions = tuple(
-        i for i, pair in enumerate(zip(params, other_params, strict=True)) if pair[0] != pair[1]
-    )
-    if any((params[i], other_params[i]) != expected for i in positions):
-        return None
-    if count:
-        return _Statement(f"SELECT COUNT(*) FROM ({sql}) counted", tuple(params), field, positions)
-    if paged:
-        sql = f"{sql} LIMIT %s OFFSET %s"
-    expressions = [column[0] for column in compiler.select]
-    converters = tuple(
-        (column, tuple(functions), expression)
-        for column, (functions, expression) in compiler.get_converters(expressions).items()
-    )
-    return _Statement(sql, tuple(params), field, positions, converters)
-
-
-class _StatementCache:
-    """A per-process LRU of compiled statements; None marks a question not to reuse."""
-
-    def __init__(self, size: int = 256) -> None:
-        self._size = size
-        self._entries: OrderedDict[Hashable, _Statement | None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> tuple[bool, _Statement | None]:
-        """(whether the question was compiled before, its statement)."""
-        with self._lock:
-            if key not in self._entries:
-                return False, None
-            self._entries.move_to_end(key)
-            return True, self._entries[key]
-
-    def put(self, key: Hashable, statement: _Statement | None) -> None:
-        with self._lock:
-            self._entries[key] = statement
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-
-_statements = _StatementCache()
-
-
-def _values_run(
-    key: Hashable,
-    values_at: Callable[[Any], QuerySet],
-    value: Any,
-    *,
-    other: Any,
-    field: Field,
-    count: bool = False,
-    window: tuple[int, int] | None = None,
-) -> list[Sequence]:
-    """The rows of `values_at(value)` (with `count`: one row, its count; with `window`:
-    the rows from `start` up to `stop`), through SQL compiled once per process for `key`.
-    `other` is another value of the same kind, used once to find where the value enters
-    the SQL; `field` prepares it for the database."""
-    using = router.db_for_read(Auction)
-    paged = window is not None
-    key = (using, connections[using].vendor, key, count, paged)
-    compiled, statement = _statements.get(key)
-    if not compiled:
-        try:
-            statement = _statement_compile(
-                values_at, value, other=other, field=field, using=using, count=count, paged=paged
-            )
-        except EmptyResultSet:
-            statement = None  # says nothing about the next value: compile again then
-        else:
-            _statements.put(key, statement)
-    start, stop = window or (0, None)
-    if statement is not None:
-        return statement.run(value, using, extra=(stop - start, start) if paged else ())
-    queryset = values_at(value)  # not reusable: the ORM, as usual
-    return [(queryset.count(),)] if count else list(queryset[start:stop])
+def _values_run(key: Hashable, values_at: Callable[[Any], QuerySet], value: Any, **kwargs):
+    """`common.prepared.values_run` on the auctions' database."""
+    return values_run(key, values_at, value, using=router.db_for_read(Auction), **kwargs)
 
 
 _BID_ROW_COLUMNS = ("id", "auction_id", "amount", "bidder__username", "auto", "created_at")

@@ -1,4 +1,6 @@
-"""Hot-path queries compiled to SQL once per process.
+"""Hot-path queries compiled to SQL once per process: one model row by one value
+(`PreparedQuery`: the bearer token, the auction lock), and value rows by one value, with
+counts and pages (`values_run`: the auction list and detail).
 
 Django compiles a queryset to SQL every time it runs it. On the two queries every bid runs
 (the bearer token with its user, and the auction's row lock) the compilation cost more than
@@ -8,17 +10,21 @@ other query in the project; it is compiled on its first use, with a placeholder 
 one value that changes, and from then on executed with the real value: the same SQL, the same
 rows, the same model instances, without the compilation.
 
-Deliberately narrow: a queryset that selects one model's rows by one value, with at most one
-level of `select_related` on forward foreign keys, no annotations, no deferred fields.
-Anything else is refused when it is compiled, so a misuse fails on its first run, in tests.
+`PreparedQuery` is deliberately narrow: a queryset that selects one model's rows by one
+value, with at most one level of `select_related` on forward foreign keys, no annotations,
+no deferred fields. Anything else is refused when it is compiled, so a misuse fails on its
+first run, in tests.
 """
 
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import Model, QuerySet
+from django.db.models import Field, Model, QuerySet
 
 M = TypeVar("M", bound=Model)
 
@@ -74,12 +80,7 @@ class PreparedQuery(Generic[M]):
         if row is None:
             return None
         if compiled.converters:
-            row = list(row)
-            for column, functions, expression in compiled.converters:
-                value = row[column]
-                for function in functions:
-                    value = function(value, expression, connection)
-                row[column] = value
+            row = _row_convert(row, compiled.converters, connection)
         main, *related = compiled.parts
         instance = main.model.from_db(using, main.attnames, row[main.start : main.end])
         for part in related:
@@ -130,3 +131,164 @@ class PreparedQuery(Generic[M]):
             raise ValueError("a model's columns must be contiguous in the row")
         attnames = [compiler.select[i][0].target.attname for i in fields]
         return _Part(info["model"], attnames, fields[0], fields[-1] + 1, **setters)
+
+
+def _row_convert(row: Sequence, converters, connection) -> list:
+    """Apply Django's column converters to one row (SQLite returns decimals, datetimes and
+    booleans raw; PostgreSQL needs few or none)."""
+    row = list(row)
+    for column, functions, expression in converters:
+        value = row[column]
+        for function in functions:
+            value = function(value, expression, connection)
+        row[column] = value
+    return row
+
+
+# --- Value rows by one value ---------------------------------------------------------------
+#
+# A question that differs between requests only in one value (the instant that decides an
+# auction's `status`, or an id) is compiled once per process and key, and run again with the
+# new value. Unlike `PreparedQuery` it finds where the value enters the SQL by compiling the
+# query twice, with two values, so the value may be one the ORM prepares (a datetime), and a
+# query that uses it any other way is recognised and never reused.
+
+
+@dataclass(frozen=True)
+class _Statement:
+    """A values_list query compiled to SQL: the positions of its varying value in the
+    parameters, the field that prepares that value for the database, and the converters
+    Django applies to the columns (SQLite returns decimals, datetimes and booleans raw)."""
+
+    sql: str
+    params: tuple
+    field: Field
+    positions: tuple[int, ...]
+    converters: tuple[tuple[int, Sequence[Callable], Any], ...] = ()
+
+    def run(self, value: Any, using: str, *, extra: Sequence = ()) -> list[Sequence]:
+        """The rows for `value`; `extra` are the parameters of placeholders appended to
+        the compiled SQL (a page's LIMIT and OFFSET)."""
+        connection = connections[using]
+        params = list(self.params)
+        prepared = self.field.get_db_prep_value(value, connection)
+        for position in self.positions:
+            params[position] = prepared
+        params.extend(extra)
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchall()
+        if not self.converters:
+            return rows
+        return [_row_convert(row, self.converters, connection) for row in rows]
+
+
+def _statement_compile(
+    values_at: Callable[[Any], QuerySet],
+    value: Any,
+    *,
+    other: Any,
+    field: Field,
+    using: str,
+    count: bool = False,
+    paged: bool = False,
+) -> _Statement | None:
+    """Compile `values_at(value)`, a values_list queryset, into a `_Statement`: with
+    `count`, one that counts its rows; with `paged`, one that ends in `LIMIT %s OFFSET %s`
+    (Django writes a slice's bounds into the SQL text; as parameters, every page of a
+    question shares one statement).
+
+    Compiled a second time with `other`, the query shows which parameters carry the value:
+    those that differ. They must be the value itself as `field` prepares it, so that any
+    later value can be put in their place. A query that uses the value in any other way (in
+    its SQL text, or as `now - 1 day`) gives None: it is never reused. `EmptyResultSet`
+    (a value that can match nothing, such as an id out of range) goes to the caller.
+    """
+    compiled = []
+    for each in (value, other):
+        compiler = values_at(each).query.get_compiler(using=using)
+        compiled.append((compiler, *compiler.as_sql()))
+    (compiler, sql, params), (_, other_sql, other_params) = compiled
+    if sql != other_sql or len(params) != len(other_params):
+        return None
+    connection = connections[using]
+    expected = (
+        field.get_db_prep_value(value, connection),
+        field.get_db_prep_value(other, connection),
+    )
+    positions = tuple(
+        i for i, pair in enumerate(zip(params, other_params, strict=True)) if pair[0] != pair[1]
+    )
+    if any((params[i], other_params[i]) != expected for i in positions):
+        return None
+    if count:
+        return _Statement(f"SELECT COUNT(*) FROM ({sql}) counted", tuple(params), field, positions)
+    if paged:
+        sql = f"{sql} LIMIT %s OFFSET %s"
+    expressions = [column[0] for column in compiler.select]
+    converters = tuple(
+        (column, tuple(functions), expression)
+        for column, (functions, expression) in compiler.get_converters(expressions).items()
+    )
+    return _Statement(sql, tuple(params), field, positions, converters)
+
+
+class _StatementCache:
+    """A per-process LRU of compiled statements; None marks a question not to reuse."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._entries: OrderedDict[Hashable, _Statement | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> tuple[bool, _Statement | None]:
+        """(whether the question was compiled before, its statement)."""
+        with self._lock:
+            if key not in self._entries:
+                return False, None
+            self._entries.move_to_end(key)
+            return True, self._entries[key]
+
+    def put(self, key: Hashable, statement: _Statement | None) -> None:
+        with self._lock:
+            self._entries[key] = statement
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+_statements = _StatementCache()
+
+
+def values_run(
+    key: Hashable,
+    values_at: Callable[[Any], QuerySet],
+    value: Any,
+    *,
+    other: Any,
+    field: Field,
+    using: str = "default",
+    count: bool = False,
+    window: tuple[int, int] | None = None,
+) -> list[Sequence]:
+    """The rows of `values_at(value)` (with `count`: one row, its count; with `window`:
+    the rows from `start` up to `stop`), through SQL compiled once per process for `key`.
+    `other` is another value of the same kind, used once to find where the value enters
+    the SQL; `field` prepares it for the database."""
+    paged = window is not None
+    key = (using, connections[using].vendor, key, count, paged)
+    compiled, statement = _statements.get(key)
+    if not compiled:
+        try:
+            statement = _statement_compile(
+                values_at, value, other=other, field=field, using=using, count=count, paged=paged
+            )
+        except EmptyResultSet:
+            statement = None  # says nothing about the next value: compile again then
+        else:
+            _statements.put(key, statement)
+    start, stop = window or (0, None)
+    if statement is not None:
+        return statement.run(value, using, extra=(stop - start, start) if paged else ())
+    queryset = values_at(value)  # not reusable: the ORM, as usual
+    return [(queryset.count(),)] if count else list(queryset[start:stop])

@@ -15,7 +15,7 @@ from auctions import selectors, services
 from auctions.filters import AuctionFilter
 from auctions.models import Auction
 from auctions.serializers import AuctionSerializer
-from common import clock, pagination
+from common import clock, pagination, prepared
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -26,15 +26,15 @@ URL = "/api/v1/auctions"
 @pytest.fixture
 def compilations(monkeypatch):
     """Counts the statements compiled from now on (a fresh cache, so each question is new)."""
-    monkeypatch.setattr(selectors, "_statements", selectors._StatementCache())
+    monkeypatch.setattr(prepared, "_statements", prepared._StatementCache())
     calls = []
-    original = selectors._statement_compile
+    original = prepared._statement_compile
 
     def counting(*args, **kwargs):
         calls.append(args)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(selectors, "_statement_compile", counting)
+    monkeypatch.setattr(prepared, "_statement_compile", counting)
     return calls
 
 
