@@ -117,6 +117,14 @@ def test_me_without_token_is_401_not_authenticated(api_client):
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
+def test_a_token_in_the_access_token_parameter_still_authenticates(api_client, tokens):
+    """Requests without an Authorization header skip token parsing only when they carry no
+    token anywhere: django-oauth-toolkit also reads one from the query string."""
+    assert api_client.get(ME_URL, {"access_token": tokens.access_token}).status_code == 200
+    response = api_client.get(ME_URL, {"access_token": "not-a-token"})
+    assert_problem(response, 401, "not_authenticated")
+
+
 def test_me_with_unknown_token_is_401_not_authenticated(api_client, user):
     response = bearer(api_client, "not-a-token").get(ME_URL)
 
