@@ -5,8 +5,9 @@ Every periodic schedule of the product is declared here, in `beat_schedule`.
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from django.conf import settings
+from django.db import close_old_connections
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -14,6 +15,24 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("auction")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Database connections live as long as Django's settings say (CONN_MAX_AGE,
+# CONN_HEALTH_CHECKS), as they do for a request: checked before a task, dropped after it if
+# broken, in a transaction left open, or too old. Celery's Django fixup would instead close
+# every connection before and after every task, so that each task of a busy mailer paid for
+# a new PostgreSQL session (a server process forked, authenticated and warmed up). Giving
+# the fixup a reuse count it never reaches turns its closing off; the handlers below do
+# Django's.
+app.conf.CELERY_DB_REUSE_MAX = 2**62
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _connections_check(sender: object = None, **kwargs: object) -> None:
+    # A task run eagerly (`apply()`) is inside its caller's connection and transaction.
+    if not getattr(getattr(sender, "request", None), "is_eager", False):
+        close_old_connections()
+
 
 # Closing never waits behind a long email fan-out: it has its own queue (and, deployed,
 # its own worker).

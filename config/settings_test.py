@@ -11,9 +11,12 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Each test run gets its own throttle counters, cleared between tests by a fixture.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Connections are closed after each request and task, so that worker processes and threads
-# started by tests never keep the test database open when it is dropped.
-DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Connections are closed after each request and task, so that threads started by tests
+# never keep the test database open when it is dropped. Worker processes started by tests
+# keep theirs, as deployed (TEST_CONN_MAX_AGE): they are killed at the end of each test.
+# (SQLite's are always closed: see settings.)
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("TEST_CONN_MAX_AGE", "0"))
 
 # Without CELERY_BROKER_URL, each test run gets its own broker directory; worker processes
 # started by the tests are handed the same URL.

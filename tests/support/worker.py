@@ -53,6 +53,8 @@ class WorkerProcess:
             "DATABASE_URL": test_database_url(),
             "CELERY_BROKER_URL": settings.TEST_BROKER_URL,
             "EMAIL_URL": self.smtp_url,
+            # Persistent connections, as deployed (SQLite closes them anyway).
+            "TEST_CONN_MAX_AGE": "600",
             # Fast retries and recovery, so fault tests take seconds.
             "NOTIFICATION_RETRY_BASE_SECONDS": "0.2",
             "NOTIFICATION_RECOVER_AFTER_SECONDS": "0.5",
