@@ -3,6 +3,7 @@
 import functools
 from collections.abc import Callable
 from datetime import datetime
+from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -65,23 +66,37 @@ def event_recipients(event: Event) -> QuerySet:
     raise ValueError(f"Unknown event kind {event.kind!r}")
 
 
-def event_recipient_batch(event: Event, *, limit: int) -> list[int]:
-    """The ids of the next `limit` recipients after the event's cursor, in id order.
+class Recipient(NamedTuple):
+    """A recipient as a message needs them: read with the batch, not per message."""
+
+    id: int
+    username: str
+    email: str
+
+
+def event_recipient_rows(event: Event, *, limit: int) -> list[Recipient]:
+    """The next `limit` recipients after the event's cursor, in id order.
 
     A user without an email address (an admin made with `createsuperuser`, say) cannot be
     told anything: they get no outbox row rather than one that fails forever.
     """
-    return list(
+    rows = (
         event_recipients(event)
         .filter(id__gt=event.cursor)
         .exclude(email="")
         .order_by("id")
-        .values_list("id", flat=True)[:limit]
+        .values_list("id", "username", "email")[:limit]
     )
+    return [Recipient(*row) for row in rows]
 
 
-def events_recipient_batches(events: list[Event], *, limit: int) -> dict[int, list[int]]:
-    """`event_recipient_batch` of each event, by event id.
+def event_recipient_batch(event: Event, *, limit: int) -> list[int]:
+    """The ids of `event_recipient_rows`."""
+    return [recipient.id for recipient in event_recipient_rows(event, limit=limit)]
+
+
+def events_recipient_batches(events: list[Event], *, limit: int) -> dict[int, list[Recipient]]:
+    """`event_recipient_rows` of each event, by event id.
 
     The events of ended auctions (a burst closed together) are answered together, by two
     queries whatever their number: their bidders, then which of these users and owners
@@ -90,11 +105,11 @@ def events_recipient_batches(events: list[Event], *, limit: int) -> dict[int, li
     email address and not opted out of end notices, after the cursor, in id order.
     Events of other kinds are answered one by one.
     """
-    batches: dict[int, list[int]] = {}
+    batches: dict[int, list[Recipient]] = {}
     closed = [event for event in events if event.kind == Event.Kind.AUCTION_CLOSED]
     for event in events:
         if event.kind != Event.Kind.AUCTION_CLOSED:
-            batches[event.pk] = event_recipient_batch(event, limit=limit)
+            batches[event.pk] = event_recipient_rows(event, limit=limit)
     if not closed:
         return batches
     concerned: dict[int, set[int]] = {event.auction_id: set() for event in closed}
@@ -104,15 +119,16 @@ def events_recipient_batches(events: list[Event], *, limit: int) -> dict[int, li
     for event in closed:
         concerned[event.auction_id].add(event.auction.owner_id)
     field = preferences.preference_for_event(Event.Kind.AUCTION_CLOSED)
-    reachable = set(
-        User.objects.filter(id__in=set().union(*concerned.values()))
+    reachable = {
+        row[0]: Recipient(*row)
+        for row in User.objects.filter(id__in=set().union(*concerned.values()))
         .exclude(email="")
         .exclude(**{f"email_preferences__{field}": False})
-        .values_list("id", flat=True)
-    )
+        .values_list("id", "username", "email")
+    }
     for event in closed:
-        users = concerned[event.auction_id] & reachable
-        batches[event.pk] = sorted(user for user in users if user > event.cursor)[:limit]
+        users = sorted(user for user in concerned[event.auction_id] & reachable.keys())
+        batches[event.pk] = [reachable[user] for user in users if user > event.cursor][:limit]
     return batches
 
 

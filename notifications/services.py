@@ -8,15 +8,16 @@ import select
 import smtplib
 import threading
 import time
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 
 from auctions.models import Auction, Bid
@@ -27,6 +28,7 @@ from notifications.models import Event, Notification
 logger = logging.getLogger(__name__)
 
 Status = Notification.Status
+User = get_user_model()
 
 
 def event_record(
@@ -115,6 +117,56 @@ def events_expand(
     new batches' pending notifications and the ids of the events whose recipients may not
     all have their row yet (each needs another `event_expand`).
     """
+    batch = _events_expand(event_ids, batch_size=batch_size, claim=0)
+    return batch.pending_ids, batch.unfinished
+
+
+@dataclass
+class Batch:
+    """What one expansion wrote, for the worker that delivers it."""
+
+    # Written already claimed by this worker (`sending`, with a lease), each with its event
+    # and recipient in hand: sent without a claim transaction or a read.
+    claimed: list[Notification]
+    # The rest of the batch, pending: claimed as they are sent (`notification_deliver`).
+    pending_ids: list[int]
+    # Events whose recipients may not all have their row yet.
+    unfinished: list[int]
+
+
+def events_expand_claimed(event_ids: Sequence[int], *, batch_size: int | None = None) -> Batch:
+    """`events_expand` for a worker that delivers the batch itself, right after.
+
+    The first `CLAIM_CHUNK` rows are inserted already claimed by it, so that a small event
+    (a new bid, an auction's end) costs one transaction before its messages go out instead
+    of three (expand, read back, claim) and a read of the events. Deliver the result with
+    `batch_deliver`. A worker that dies before sending leaves claimed rows, which the sweep
+    re-dispatches when their lease expires, as for any claim.
+    """
+    return _events_expand(event_ids, batch_size=batch_size, claim=CLAIM_CHUNK)
+
+
+def _events_expand(event_ids: Sequence[int], *, batch_size: int | None, claim: int) -> Batch:
+    try:
+        return _events_expand_once(event_ids, batch_size=batch_size, claim=claim, replay=False)
+    except IntegrityError:
+        # A row the cursor says cannot exist yet is there (a row written by hand, say): the
+        # INSERT failed as a whole and rolled back. Once more, keeping the rows already there.
+        logger.warning("Outbox rows past the cursor of events %s: expanding as a replay", event_ids)
+        return _events_expand_once(event_ids, batch_size=batch_size, claim=0, replay=True)
+
+
+def _events_expand_once(
+    event_ids: Sequence[int], *, batch_size: int | None, claim: int, replay: bool
+) -> Batch:
+    """The expansion: lock the events, read the next batch of recipients of each, insert
+    their rows (the first `claim` claimed for this worker), move the cursors.
+
+    Rows past an event's cursor cannot exist (the cursor moves in the transaction that
+    writes them, under the event's lock), so the INSERT returns every row's id. With
+    `replay`, rows already there are kept instead (ON CONFLICT DO NOTHING) and the batch's
+    pending ids are read back.
+    """
     batch_size = batch_size or settings.NOTIFICATION_BATCH_SIZE
     unfinished: list[int] = []
     with transaction.atomic():
@@ -125,45 +177,70 @@ def events_expand(
             .order_by("id")
         )
         if not events:
-            return [], []
+            return Batch([], [], [])
         now = clock.now()
+        lease = now + timedelta(seconds=settings.NOTIFICATION_CLAIM_SECONDS)
         batches = selectors.events_recipient_batches(events, limit=batch_size)
-        rows = []
+        rows: list[Notification] = []
         for event in events:
             recipients = batches[event.pk]
-            rows += [
-                Notification(
-                    event=event,
-                    recipient_id=user_id,
-                    kind=(kind := emails.notification_kind(event, user_id)),
-                    subject=emails.subject(kind, event),
-                    created_at=now,
-                    next_attempt_at=now,
+            for recipient in recipients:
+                kind = emails.notification_kind(event, recipient.id)
+                claimed = len(rows) < claim
+                rows.append(
+                    Notification(
+                        event=event,
+                        recipient=User(
+                            id=recipient.id, username=recipient.username, email=recipient.email
+                        ),
+                        kind=kind,
+                        subject=emails.subject(kind, event),
+                        status=Status.SENDING if claimed else Status.PENDING,
+                        created_at=now,
+                        next_attempt_at=lease if claimed else now,
+                    )
                 )
-                for user_id in recipients
-            ]
             if recipients:
-                event.cursor = recipients[-1]
+                event.cursor = recipients[-1].id
             if len(recipients) == batch_size:
                 unfinished.append(event.pk)
-        Notification.objects.bulk_create(rows, ignore_conflicts=True)
-        # Three plain statements rather than one `bulk_update` of three fields: the CASE
-        # expressions of a burst of events cost more to compile than the rest of the work.
-        Event.objects.bulk_update([event for event in events if batches[event.pk]], ["cursor"])
-        finished = [event.pk for event in events if event.pk not in unfinished]
-        Event.objects.filter(pk__in=finished).update(expanded_at=now, touched_at=now)
-        if unfinished:
-            Event.objects.filter(pk__in=unfinished).update(touched_at=now)
-    # The rows are read back: with ignore_conflicts the INSERT returns no ids, and a row
-    # that was already there (a replay) may have been sent meanwhile.
-    wanted = {(event_id, user_id) for event_id, users in batches.items() for user_id in users}
+        Notification.objects.bulk_create(rows, ignore_conflicts=replay)
+        _events_progress(events, batches, unfinished, now)
+    if replay or any(row.pk is None for row in rows):
+        return Batch([], _events_pending_ids(batches), unfinished)
+    claimed_rows = rows[:claim]
+    pending_ids = [row.pk for row in rows[claim:]]
+    return Batch(claimed_rows, pending_ids, unfinished)
+
+
+def _events_progress(
+    events: list[Event], batches: dict, unfinished: list[int], now: datetime
+) -> None:
+    """Record how far each event's expansion got (its cursor), and which are done."""
+    if len(events) == 1:
+        [event] = events
+        done = {} if unfinished else {"expanded_at": now}
+        Event.objects.filter(pk=event.pk).update(cursor=event.cursor, touched_at=now, **done)
+        return
+    # Three plain statements rather than one `bulk_update` of three fields: the CASE
+    # expressions of a burst of events cost more to compile than the rest of the work.
+    Event.objects.bulk_update([event for event in events if batches[event.pk]], ["cursor"])
+    finished = [event.pk for event in events if event.pk not in unfinished]
+    Event.objects.filter(pk__in=finished).update(expanded_at=now, touched_at=now)
+    if unfinished:
+        Event.objects.filter(pk__in=unfinished).update(touched_at=now)
+
+
+def _events_pending_ids(batches: dict) -> list[int]:
+    """The pending rows of the batches, read back: after an INSERT that kept the rows
+    already there (a replay), some may have been sent meanwhile."""
+    wanted = {(event_id, user.id) for event_id, users in batches.items() for user in users}
     pending = Notification.objects.filter(
         event_id__in=batches,
         recipient_id__in={user_id for _, user_id in wanted},
         status=Status.PENDING,
     ).values_list("id", "event_id", "recipient_id")
-    ids = sorted(pk for pk, event_id, user_id in pending if (event_id, user_id) in wanted)
-    return ids, unfinished
+    return sorted(pk for pk, event_id, user_id in pending if (event_id, user_id) in wanted)
 
 
 _CLAIMED_FIELDS = (
@@ -277,7 +354,30 @@ def notification_deliver(notification_ids: Sequence[int]) -> int:
     and the unclaimed rest stays pending for the sweep.
     Idempotent: a notification already sent or claimed elsewhere is skipped.
     """
-    ids = list(notification_ids)
+    return _deliver([], list(notification_ids))
+
+
+def batch_deliver(batch: Batch) -> int:
+    """`notification_deliver` of an expansion's batch (`events_expand_claimed`): its claimed
+    rows are sent as they are, the pending rest is claimed as it goes."""
+    return _deliver(batch.claimed, batch.pending_ids)
+
+
+def _claimed_chunks(
+    claimed: list[Notification], ids: list[int], events: dict[int, Event]
+) -> Iterator[list[Notification]]:
+    """`claimed` (rows claimed already, with their event), then the due ones among `ids`,
+    claimed `CLAIM_CHUNK` at a time as the sending reaches them."""
+    if claimed:
+        yield claimed
+    for start in range(0, len(ids), CLAIM_CHUNK):
+        chunk = _notifications_claim(ids[start : start + CLAIM_CHUNK])
+        if chunk:
+            _events_attach(chunk, events)
+            yield chunk
+
+
+def _deliver(claimed_first: list[Notification], ids: list[int]) -> int:
     sent = 0
     smtp = None
     accepted: list[int] = []  # sent, not yet recorded
@@ -291,11 +391,7 @@ def notification_deliver(notification_ids: Sequence[int]) -> int:
             accepted.clear()
 
     try:
-        for start in range(0, len(ids), CLAIM_CHUNK):
-            claimed = _notifications_claim(ids[start : start + CLAIM_CHUNK])
-            if not claimed:
-                continue
-            _events_attach(claimed, events)
+        for claimed in _claimed_chunks(claimed_first, ids, events):
             if smtp is None:
                 try:
                     smtp = _smtp_checkout()

@@ -13,16 +13,15 @@ logger = logging.getLogger(__name__)
 @shared_task(acks_late=True, ignore_result=True)
 def event_fanout_task(event_id: int) -> None:
     """Expand one batch of the event's recipients, chain the next batch, deliver this one."""
-    notification_ids, more = services.event_expand(event_id)
-    if more:
+    batch = services.events_expand_claimed([event_id])
+    if batch.unfinished:
         # The next batch goes to the queue first, so another worker expands it while this
         # one talks to the mail server. If the broker refuses, the sweep carries on later.
         try:
             event_fanout_task.delay(event_id)
         except Exception:
             logger.exception("Could not enqueue the next fan-out batch of event %s", event_id)
-    if notification_ids:
-        services.notification_deliver(notification_ids)
+    services.batch_deliver(batch)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -30,14 +29,13 @@ def events_fanout_task(event_ids: list[int]) -> None:
     """Expand the first batch of each event and deliver them all over one SMTP connection;
     an event with more recipients than one batch carries on in its own `event_fanout_task`.
     """
-    notification_ids, unfinished = services.events_expand(event_ids)
-    for event_id in unfinished:
+    batch = services.events_expand_claimed(event_ids)
+    for event_id in batch.unfinished:
         try:
             event_fanout_task.delay(event_id)
         except Exception:
             logger.exception("Could not enqueue the next fan-out batch of event %s", event_id)
-    if notification_ids:
-        services.notification_deliver(notification_ids)
+    services.batch_deliver(batch)
 
 
 @shared_task(acks_late=True, ignore_result=True)
