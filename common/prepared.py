@@ -292,3 +292,67 @@ def values_run(
         return statement.run(value, using, extra=(stop - start, start) if paged else ())
     queryset = values_at(value)  # not reusable: the ORM, as usual
     return [(queryset.count(),)] if count else list(queryset[start:stop])
+
+
+# --- Value rows by several values ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rows:
+    sql: str
+    params: tuple
+    slots: tuple[tuple[int, str], ...]  # (parameter position, name of the value that goes there)
+    converters: tuple[tuple[int, Sequence[Callable], Any], ...]
+
+
+class PreparedRows:
+    """`build(values)` returns a values_list queryset; `fetch(values)` runs its SQL compiled
+    once per process and database, with each value where its placeholder was.
+
+    `values` is a mapping; the query is first built with `placeholders` (the same keys,
+    integers no real query uses, all different), and a parameter equal to a placeholder is
+    where that value goes. A placeholder the query does not use is simply not needed. For
+    integer values (ids, cursors), which Django passes to the database as they are.
+    """
+
+    def __init__(
+        self, build: Callable[[dict[str, Any]], QuerySet], *, placeholders: dict[str, int]
+    ) -> None:
+        if len(set(placeholders.values())) != len(placeholders):
+            raise ValueError("placeholders must all be different")
+        self._build = build
+        self._placeholders = placeholders
+        self._compiled: dict[tuple[str, str], _Rows] = {}
+
+    def fetch(self, values: dict[str, Any], *, using: str = "default") -> list[Sequence]:
+        """The rows of `build(values)`; runs inside whatever transaction is open."""
+        connection = connections[using]
+        key = (using, connection.vendor)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = self._compile(using)
+        params = list(compiled.params)
+        for position, name in compiled.slots:
+            params[position] = values[name]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        if not compiled.converters:
+            return rows
+        return [_row_convert(row, compiled.converters, connection) for row in rows]
+
+    def _compile(self, using: str) -> _Rows:
+        compiler = self._build(dict(self._placeholders)).query.get_compiler(using=using)
+        sql, params = compiler.as_sql()
+        names = {placeholder: name for name, placeholder in self._placeholders.items()}
+        slots = tuple(
+            (i, names[p])
+            for i, p in enumerate(params)
+            if type(p) is int and p in names  # a bool, a list or a JSON value is never one
+        )
+        expressions = [column[0] for column in compiler.select]
+        converters = tuple(
+            (column, tuple(functions), expression)
+            for column, (functions, expression) in compiler.get_converters(expressions).items()
+        )
+        return _Rows(sql, tuple(params), slots, converters)

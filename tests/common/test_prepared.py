@@ -11,7 +11,7 @@ from accounts.services import token_issue
 from auctions.models import Auction
 from auctions.services import bid_place
 from auctions.services.locking import _auction_lock
-from common.prepared import PreparedQuery
+from common.prepared import PreparedQuery, PreparedRows
 from tests.factories import AuctionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -82,3 +82,34 @@ def test_misuse_is_refused_when_compiled():
     values = PreparedQuery(lambda pk: Auction.objects.filter(pk=pk).values("id"), placeholder=-1)
     with pytest.raises(ValueError, match="plain model rows"):
         values.fetch_one(1)
+
+
+# --- PreparedRows -----------------------------------------------------------------------------
+
+prices_between = PreparedRows(
+    lambda v: (
+        Auction.objects.filter(owner_id=v["owner"], id__gt=v["after"], bid_count__gte=0)
+        .order_by("id")
+        .values_list("id", "current_price", "end_time")
+    ),
+    placeholders={"owner": -101, "after": -102, "unused": -103},  # "unused": not in the query
+)
+
+
+def test_rows_by_several_values_are_the_orms_for_each_new_set_of_values():
+    ann, bob = UserFactory(), UserFactory()
+    auctions = [AuctionFactory(owner=owner) for owner in (ann, ann, ann, bob)]
+
+    for owner, after in ((ann, 0), (ann, auctions[0].pk), (bob, 0), (bob, auctions[3].pk)):
+        expected = list(
+            Auction.objects.filter(owner_id=owner.pk, id__gt=after)
+            .order_by("id")
+            .values_list("id", "current_price", "end_time")
+        )
+        got = prices_between.fetch({"owner": owner.pk, "after": after, "unused": 7})
+        assert [tuple(row) for row in got] == expected  # decimals and datetimes converted
+
+
+def test_rows_by_several_values_need_different_placeholders():
+    with pytest.raises(ValueError, match="different"):
+        PreparedRows(lambda v: Auction.objects.values_list("id"), placeholders={"a": -1, "b": -1})
