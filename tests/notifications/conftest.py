@@ -24,6 +24,8 @@ def mailbox(smtp_server, settings):
     smtp_server.mailbox.delay = 0.0
     yield smtp_server.mailbox
     smtp_server.mailbox.delay = 0.0
+    smtp_server.mailbox.refuse = set()
+    smtp_server.mailbox.pipelining = True
 
 
 @pytest.fixture

@@ -40,11 +40,26 @@ class Received:
 
 @dataclass
 class Mailbox:
-    """What the server accepted, in order. `delay` slows each message down (seconds)."""
+    """What the server accepted, in order. `delay` slows each message down (seconds);
+    recipients in `refuse` are refused (550); `pipelining` offers PIPELINING in EHLO."""
 
     received: list[Received] = field(default_factory=list)
     delay: float = 0.0
+    refuse: set[str] = field(default_factory=set)
+    pipelining: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:  # as most mail servers do; aiosmtpd reads commands in order
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address in self.refuse:
+            return "550 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.delay:
