@@ -18,7 +18,7 @@ from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from pathlib import Path
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, syntax
 
 _parser = BytesHeaderParser()
 
@@ -27,9 +27,17 @@ class LoggingHandler:
     def __init__(self, out) -> None:
         self.out = out
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses) -> list[str]:
+        # PIPELINING, as most mail servers offer it (aiosmtpd reads commands in order).
+        session.host_name = hostname
+        responses.insert(-1, "250-PIPELINING")
+        return responses
+
     async def handle_DATA(self, server, session, envelope) -> str:
         received = time.time()
-        headers = _parser.parsebytes(envelope.original_content or envelope.content)
+        content = envelope.original_content or envelope.content
+        # The header block only: the parser would otherwise read every line of the body.
+        headers = _parser.parsebytes(content.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")
         subject = headers.get("subject", "")
         if "=?" in subject:  # RFC 2047 encoded words (non-ASCII subjects)
             subject = str(make_header(decode_header(subject)))
@@ -40,6 +48,43 @@ class LoggingHandler:
         return "250 OK"
 
 
+class Sink(SMTP):
+    """aiosmtpd's SMTP server, reading a message's content in a few reads instead of one
+    coroutine step per line.
+
+    aiosmtpd reads DATA line by line: about a millisecond of CPU for a message of a hundred
+    lines, on the cores the bench measures, for a process that stands in for a mail server
+    on another machine. Same protocol, same replies, same envelope for the handler.
+    """
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        parts = []
+        while True:  # the reader's limit is one line: long content comes in pieces
+            try:
+                parts.append(await self._reader.readuntil(b"\r\n.\r\n"))
+                break
+            except asyncio.LimitOverrunError as exc:
+                parts.append(await self._reader.readexactly(exc.consumed))
+        content = b"".join(parts)[:-3]  # the final CRLF is the content's; ".CRLF" is not
+        content = content.replace(b"\r\n..", b"\r\n.")  # RFC 5321 4.5.2: dot-unstuffing
+        if content.startswith(b".."):
+            content = content[1:]
+        self.envelope.content = self.envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push(status)
+
+
 async def serve(port: int, out_path: Path) -> None:
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
@@ -48,7 +93,7 @@ async def serve(port: int, out_path: Path) -> None:
     with out_path.open("a", buffering=1) as out:
         handler = LoggingHandler(out)
         server = await loop.create_server(
-            lambda: SMTP(handler, hostname="bench-sink", data_size_limit=10_000_000),
+            lambda: Sink(handler, hostname="bench-sink", data_size_limit=10_000_000),
             host="127.0.0.1",
             port=port,
         )
