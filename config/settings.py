@@ -262,6 +262,9 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         "visibility_timeout": 60,
         "unacked_restore_interval": 5,
     }
+    if CELERY_BROKER_URL.startswith("redis://"):
+        # kombu's Redis transport, sharing one client per channel (see common/broker.py)
+        CELERY_BROKER_TRANSPORT = "common.broker:Transport"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
