@@ -356,3 +356,43 @@ class PreparedRows:
             for column, (functions, expression) in compiler.get_converters(expressions).items()
         )
         return _Rows(sql, tuple(params), slots, converters)
+
+
+# --- Updates by primary key --------------------------------------------------------------------
+
+
+def pk_update(
+    model: type[Model],
+    pks: Sequence[Any],
+    values: dict[str, Any],
+    *,
+    increments: Sequence[str] = (),
+    using: str = "default",
+) -> int:
+    """`model.objects.filter(pk__in=pks).update(**values, **{name: F(name) + 1 ...})`, with
+    the SQL written from the model's metadata instead of compiled by the ORM: on the outbox's
+    per-message writes the compilation cost more than the database's work. Each value is
+    prepared by its field, as `update()` does (datetimes for SQLite, say). Returns the number
+    of rows updated."""
+    if not pks:
+        return 0
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    meta = model._meta
+    fields = [meta.get_field(name) for name in values]
+    sets = [f"{quote(field.column)} = %s" for field in fields]
+    for name in increments:
+        column = quote(meta.get_field(name).column)
+        sets.append(f"{column} = {column} + 1")
+    marks = ", ".join(["%s"] * len(pks))
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {', '.join(sets)} "
+        f"WHERE {quote(meta.pk.column)} IN ({marks})"
+    )
+    params = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, values.values(), strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *pks])
+        return cursor.rowcount

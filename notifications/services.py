@@ -19,11 +19,11 @@ from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 
 from auctions.models import Auction, Bid
 from common import clock
-from common.prepared import PreparedQuery
+from common.prepared import PreparedQuery, pk_update
 from notifications import emails, selectors, tasks
 from notifications.models import Event, Notification
 
@@ -243,7 +243,7 @@ def _events_progress(
     if len(events) == 1:
         [event] = events
         done = {} if unfinished else {"expanded_at": now}
-        Event.objects.filter(pk=event.pk).update(cursor=event.cursor, touched_at=now, **done)
+        pk_update(Event, [event.pk], {"cursor": event.cursor, "touched_at": now, **done})
         return
     # Three plain statements rather than one `bulk_update` of three fields: the CASE
     # expressions of a burst of events cost more to compile than the rest of the work.
@@ -336,8 +336,11 @@ def _notifications_mark_sent_async_commit(notification_ids: list[int]) -> None:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        Notification.objects.filter(pk__in=notification_ids).update(
-            status=Status.SENT, sent_at=clock.now(), attempts=F("attempts") + 1
+        pk_update(
+            Notification,
+            notification_ids,
+            {"status": Status.SENT, "sent_at": clock.now()},
+            increments=["attempts"],
         )
 
 

@@ -11,7 +11,7 @@ from accounts.services import token_issue
 from auctions.models import Auction
 from auctions.services import bid_place
 from auctions.services.locking import _auction_lock
-from common.prepared import PreparedQuery, PreparedRows
+from common.prepared import PreparedQuery, PreparedRows, pk_update
 from tests.factories import AuctionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +113,35 @@ def test_rows_by_several_values_are_the_orms_for_each_new_set_of_values():
 def test_rows_by_several_values_need_different_placeholders():
     with pytest.raises(ValueError, match="different"):
         PreparedRows(lambda v: Auction.objects.values_list("id"), placeholders={"a": -1, "b": -1})
+
+
+# --- pk_update -------------------------------------------------------------------------------
+
+
+def test_an_update_by_primary_keys_writes_what_the_orms_would():
+    from datetime import timedelta
+
+    from django.db.models import F
+
+    from common import clock
+    from notifications.models import Event
+
+    now = clock.now()
+    mine, orms, untouched = (
+        Event.objects.create(
+            kind="auction_created", auction=AuctionFactory(), created_at=now, touched_at=now
+        )
+        for _ in range(3)
+    )
+    when = now.replace(microsecond=123456) + timedelta(days=3)
+    values = {"kind": Event.Kind.BID_PLACED, "expanded_at": when}
+
+    assert pk_update(Event, [mine.pk], values, increments=["cursor"]) == 1
+    Event.objects.filter(pk=orms.pk).update(**values, cursor=F("cursor") + 1)
+
+    for event in (mine, orms):
+        event.refresh_from_db()
+        assert (event.kind, event.expanded_at, event.cursor) == ("bid_placed", when, 1)
+    untouched.refresh_from_db()
+    assert (untouched.kind, untouched.expanded_at, untouched.cursor) == ("auction_created", None, 0)
+    assert pk_update(Event, [], values) == 0
