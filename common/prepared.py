@@ -1,6 +1,8 @@
 """Hot-path queries compiled to SQL once per process: one model row by one value
-(`PreparedQuery`: the bearer token, the auction lock), and value rows by one value, with
-counts and pages (`values_run`: the auction list and detail).
+(`PreparedQuery`: the bearer token, the auction lock, an event's lock), value rows by one
+value, with counts and pages (`values_run`: the auction list and detail), and value rows by
+several ids (`PreparedRows`: an event's recipients); and UPDATEs by primary key written from
+the model's metadata (`pk_update`: the outbox's per-event writes).
 
 Django compiles a queryset to SQL every time it runs it. On the two queries every bid runs
 (the bearer token with its user, and the auction's row lock) the compilation cost more than
@@ -47,7 +49,7 @@ class _Compiled:
     params: tuple
     position: int  # the index of the changing value in params
     parts: list[_Part]
-    converters: list[tuple[int, list, Any]]  # (column, converter functions, expression)
+    converters: tuple[tuple[int, Sequence[Callable], Any], ...]  # (column, functions, expression)
 
 
 class PreparedQuery(Generic[M]):
@@ -117,11 +119,7 @@ class PreparedQuery(Generic[M]):
                     remote_setter=related["remote_setter"],
                 )
             )
-        expressions = [column[0] for column in compiler.select]
-        converters = [
-            (column, functions, expression)
-            for column, (functions, expression) in compiler.get_converters(expressions).items()
-        ]
+        converters = _converters_of(compiler)
         return _Compiled(sql, tuple(params), positions[0], parts, converters)
 
     @staticmethod
@@ -131,6 +129,15 @@ class PreparedQuery(Generic[M]):
             raise ValueError("a model's columns must be contiguous in the row")
         attnames = [compiler.select[i][0].target.attname for i in fields]
         return _Part(info["model"], attnames, fields[0], fields[-1] + 1, **setters)
+
+
+def _converters_of(compiler) -> tuple[tuple[int, tuple[Callable, ...], Any], ...]:
+    """The converters Django applies to a compiled query's columns, by column."""
+    expressions = [column[0] for column in compiler.select]
+    return tuple(
+        (column, tuple(functions), expression)
+        for column, (functions, expression) in compiler.get_converters(expressions).items()
+    )
 
 
 def _row_convert(row: Sequence, converters, connection) -> list:
@@ -225,11 +232,7 @@ def _statement_compile(
         return _Statement(f"SELECT COUNT(*) FROM ({sql}) counted", tuple(params), field, positions)
     if paged:
         sql = f"{sql} LIMIT %s OFFSET %s"
-    expressions = [column[0] for column in compiler.select]
-    converters = tuple(
-        (column, tuple(functions), expression)
-        for column, (functions, expression) in compiler.get_converters(expressions).items()
-    )
+    converters = _converters_of(compiler)
     return _Statement(sql, tuple(params), field, positions, converters)
 
 
@@ -350,12 +353,7 @@ class PreparedRows:
             for i, p in enumerate(params)
             if type(p) is int and p in names  # a bool, a list or a JSON value is never one
         )
-        expressions = [column[0] for column in compiler.select]
-        converters = tuple(
-            (column, tuple(functions), expression)
-            for column, (functions, expression) in compiler.get_converters(expressions).items()
-        )
-        return _Rows(sql, tuple(params), slots, converters)
+        return _Rows(sql, tuple(params), slots, _converters_of(compiler))
 
 
 # --- Updates by primary key --------------------------------------------------------------------
