@@ -70,10 +70,7 @@ class PreparedQuery(Generic[M]):
         instance attached), or None. Runs inside whatever transaction is open, like the
         queryset would."""
         connection = connections[using]
-        key = (using, connection.vendor)
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            compiled = self._compiled[key] = self._compile(using)
+        compiled = _once_per_database(self._compiled, using, self._compile)
         params = list(compiled.params)
         params[compiled.position] = value
         with connection.cursor() as cursor:
@@ -129,6 +126,20 @@ class PreparedQuery(Generic[M]):
             raise ValueError("a model's columns must be contiguous in the row")
         attnames = [compiler.select[i][0].target.attname for i in fields]
         return _Part(info["model"], attnames, fields[0], fields[-1] + 1, **setters)
+
+
+C = TypeVar("C")
+
+
+def _once_per_database(
+    cache: dict[tuple[str, str], C], using: str, compile_for: Callable[[str], C]
+) -> C:
+    """`compile_for(using)`, run once per database alias and vendor, kept in `cache`."""
+    key = (using, connections[using].vendor)
+    compiled = cache.get(key)
+    if compiled is None:
+        compiled = cache[key] = compile_for(using)
+    return compiled
 
 
 def _converters_of(compiler) -> tuple[tuple[int, tuple[Callable, ...], Any], ...]:
@@ -330,10 +341,7 @@ class PreparedRows:
     def fetch(self, values: dict[str, Any], *, using: str = "default") -> list[Sequence]:
         """The rows of `build(values)`; runs inside whatever transaction is open."""
         connection = connections[using]
-        key = (using, connection.vendor)
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            compiled = self._compiled[key] = self._compile(using)
+        compiled = _once_per_database(self._compiled, using, self._compile)
         params = list(compiled.params)
         for position, name in compiled.slots:
             params[position] = values[name]
