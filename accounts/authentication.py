@@ -7,6 +7,9 @@ DOT's own DRF authentication runs every request through oauthlib's full request 
 unusual (a resource-restricted token, a token elsewhere than the header) goes through
 DOT's full path. The query is compiled once per process (`common.prepared`): it runs on
 every authenticated request.
+
+A view may ask for one more row to be read in the same round trip as the token
+(`read_with_token`); placing a bid reads its auction that way.
 """
 
 import hashlib
@@ -14,7 +17,7 @@ import hashlib
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from oauth2_provider.models import get_access_token_model
 
-from common.prepared import PreparedQuery
+from common.prepared import PreparedQuery, fetch_together
 
 AccessToken = get_access_token_model()
 
@@ -37,7 +40,7 @@ class BearerTokenAuthentication(OAuth2Authentication):
         if scheme.lower() != "bearer" or not token:
             return super().authenticate(request)  # no bearer header: DOT decides
         checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
-        access_token = _token_by_checksum.fetch_one(checksum)
+        access_token = self._token_fetch(request, checksum)
         if access_token is not None and access_token.resource:
             return super().authenticate(request)  # audience-restricted: DOT checks it
         if access_token is None or access_token.is_expired() or not access_token.user_id:
@@ -49,6 +52,20 @@ class BearerTokenAuthentication(OAuth2Authentication):
         if not access_token.user.is_active:
             return None
         return access_token.user, access_token
+
+    @staticmethod
+    def _token_fetch(request, checksum: str):
+        """The token with its user; and, in the same round trip, the row the view asks for
+        with `read_with_token(request) -> (PreparedQuery, value) | None`, handed back to it
+        as `view.read_with_token_result` (the instance, or None for no such row)."""
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        companion = view.read_with_token(request) if hasattr(view, "read_with_token") else None
+        if companion is None:
+            return _token_by_checksum.fetch_one(checksum)
+        access_token, view.read_with_token_result = fetch_together(
+            [(_token_by_checksum, checksum), companion]
+        )
+        return access_token
 
     @staticmethod
     def _token_elsewhere(request) -> bool:

@@ -117,6 +117,14 @@ class AuctionDetailView(ClockedView):
 class AuctionBidListView(ClockedView):
     serializer_class = BidSerializer
     queryset = Bid.objects.none()  # for the schema: the rows come from selectors
+    read_with_token_result = services.bidding.NOT_READ
+
+    def read_with_token(self, request: Request) -> tuple | None:
+        """A new bid is first checked against a committed read of its auction: read it in
+        the token's round trip (accounts.authentication)."""
+        if request.method != "POST":
+            return None
+        return services.bid_early_read(self.kwargs["auction_id"])
 
     @extend_schema(
         summary="The auction's bids, newest first",
@@ -156,6 +164,7 @@ class AuctionBidListView(ClockedView):
             bidder=request.user,
             amount=data["amount"],
             max_amount=data.get("max_amount"),
+            snapshot=self.read_with_token_result,
         )
         bid.requested_max_amount = data.get("max_amount")
         return Response(BidPlacedSerializer(bid).data, status=status.HTTP_201_CREATED)

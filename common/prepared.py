@@ -69,17 +69,24 @@ class PreparedQuery(Generic[M]):
         """The first row of `build(value)` as a model instance (with its `select_related`
         instance attached), or None. Runs inside whatever transaction is open, like the
         queryset would."""
-        connection = connections[using]
+        compiled, params = self._statement(value, using)
+        with connections[using].cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            row = cursor.fetchone()
+        return self._instance(compiled, row, using)
+
+    def _statement(self, value: Any, using: str) -> tuple[_Compiled, list]:
         compiled = _once_per_database(self._compiled, using, self._compile)
         params = list(compiled.params)
         params[compiled.position] = value
-        with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            row = cursor.fetchone()
+        return compiled, params
+
+    @staticmethod
+    def _instance(compiled: _Compiled, row: Sequence | None, using: str) -> Any:
         if row is None:
             return None
         if compiled.converters:
-            row = _row_convert(row, compiled.converters, connection)
+            row = _row_convert(row, compiled.converters, connections[using])
         main, *related = compiled.parts
         instance = main.model.from_db(using, main.attnames, row[main.start : main.end])
         for part in related:
@@ -126,6 +133,52 @@ class PreparedQuery(Generic[M]):
             raise ValueError("a model's columns must be contiguous in the row")
         attnames = [compiler.select[i][0].target.attname for i in fields]
         return _Part(info["model"], attnames, fields[0], fields[-1] + 1, **setters)
+
+
+def fetch_together(
+    reads: Sequence[tuple[PreparedQuery, Any]], *, using: str = "default"
+) -> list[Any]:
+    """`[query.fetch_one(value) for query, value in reads]`, in one round trip to PostgreSQL.
+
+    With client-side parameter binding (the project's setting) psycopg sends a query as one
+    simple-protocol message, which may hold several statements; each answers with its own
+    result set, read in turn with `nextset()`. PostgreSQL runs such a message as one implicit
+    transaction, so in autocommit mode the rows come from one snapshot. A round trip is most
+    of what a one-row read costs the worker (the driver's send, wait and result handling):
+    two reads together cost about two thirds of two reads apart. On other databases, or with
+    server-side binding, the reads run one after another.
+    """
+    connection = connections[using]
+    statements = [query._statement(value, using) for query, value in reads]
+    with connection.cursor() as cursor:
+        if len(statements) < 2 or not _several_statements_per_execute(cursor):
+            rows = []
+            for compiled, params in statements:
+                cursor.execute(compiled.sql, params)
+                rows.append(cursor.fetchone())
+        else:
+            sql = "; ".join(compiled.sql for compiled, _ in statements)
+            cursor.execute(sql, [param for _, params in statements for param in params])
+            rows = [cursor.fetchone()]
+            for _ in statements[1:]:
+                cursor.nextset()
+                rows.append(cursor.fetchone())
+    return [
+        query._instance(compiled, row, using)
+        for (query, _), (compiled, _), row in zip(reads, statements, rows, strict=True)
+    ]
+
+
+def _several_statements_per_execute(cursor) -> bool:
+    """Whether the driver sends a query with its parameters bound client-side, as one
+    simple-protocol message that may hold several statements (psycopg's `ClientCursor`)."""
+    if cursor.db.vendor != "postgresql":
+        return False
+    try:
+        from psycopg import ClientCursor
+    except ImportError:  # psycopg2: the reads run one after another
+        return False
+    return isinstance(cursor.cursor, ClientCursor)
 
 
 C = TypeVar("C")

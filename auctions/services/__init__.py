@@ -2,12 +2,13 @@
 
 - `locking`: `_auction_lock`, the one place that locks an auction, and its rules;
 - `creating`: `auction_create`;
-- `bidding`: `bid_place` (with proxy bidding and soft close), `auction_buy_now`;
+- `bidding`: `bid_place` (with proxy bidding and soft close; `bid_early_read` for the caller
+  that reads its auction together with the token), `auction_buy_now`;
 - `closing`: `auction_close`, `auction_close_due`;
 - `watching`: `watch_add`, `watch_remove`, `auction_watch_remind`, `auction_watch_remind_due`.
 """
 
-from auctions.services.bidding import auction_buy_now, bid_place
+from auctions.services.bidding import auction_buy_now, bid_early_read, bid_place
 from auctions.services.closing import auction_close, auction_close_due, auctions_close
 from auctions.services.creating import auction_create
 from auctions.services.locking import _auction_lock
@@ -27,6 +28,7 @@ __all__ = [
     "auction_watch_remind",
     "auction_watch_remind_due",
     "auctions_close",
+    "bid_early_read",
     "bid_place",
     "watch_add",
     "watch_remove",

@@ -21,6 +21,7 @@ maximum. The loop ends because every round raises the price and maxima are finit
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -54,8 +55,20 @@ def _bid_open_check(auction: Auction, *, bidder: AbstractBaseUser, now: datetime
 # The unlocked read of `_bid_refuse_early`, compiled once per process (common/prepared.py).
 _auction_snapshot = PreparedQuery(lambda pk: Auction.objects.filter(pk=pk), placeholder=-1)
 
+# `bid_place(snapshot=NOT_READ)`: the auction was not read before the call.
+NOT_READ: Any = object()
 
-def _bid_refuse_early(auction_id: int, *, bidder: AbstractBaseUser, amount: Decimal) -> None:
+
+def bid_early_read(auction_id: int) -> tuple[PreparedQuery, int]:
+    """The committed read `bid_place` refuses early from, as (query, value): a caller that
+    reads something else first (the bearer token) may run both in one round trip
+    (`common.prepared.fetch_together`) and pass the auction, or None, as `snapshot`."""
+    return _auction_snapshot, auction_id
+
+
+def _bid_refuse_early(
+    auction_id: int, *, bidder: AbstractBaseUser, amount: Decimal, snapshot: Any = NOT_READ
+) -> None:
     """Refuse, without taking the lock, a bid that the locked check could only refuse too.
 
     On a hot auction most bids lose the race to an equal or higher one; answering those
@@ -65,9 +78,10 @@ def _bid_refuse_early(auction_id: int, *, bidder: AbstractBaseUser, amount: Deci
     an auction's prices are never edited). So a bid below the `min_next_bid` of any committed
     state of an open auction is below it at the lock too. The refusal is what the service
     answered at the instant of that read. Everything else, and every acceptance, is decided
-    under the lock by `bid_place`.
+    under the lock by `bid_place`. The read is `snapshot` when the caller made it (see
+    `bid_early_read`): any committed read of the auction will do.
     """
-    auction = _auction_snapshot.fetch_one(auction_id)
+    auction = _auction_snapshot.fetch_one(auction_id) if snapshot is NOT_READ else snapshot
     if auction is None:
         raise AuctionNotFound(f"There is no auction with id {auction_id}.")
     if auction.owner_id == bidder.pk:
@@ -163,11 +177,14 @@ def bid_place(
     bidder: AbstractBaseUser,
     amount: Decimal,
     max_amount: Decimal | None = None,
+    snapshot: Any = NOT_READ,
 ) -> Bid:
     """Place a bid of `amount` (with an optional secret maximum), or refuse it.
 
     A bid the lock could only refuse (the owner's, or one below the `min_next_bid` of a
-    committed read of an open auction) is refused before it (`_bid_refuse_early`).
+    committed read of an open auction) is refused before it (`_bid_refuse_early`), from
+    `snapshot` when the caller read the auction already (`bid_early_read`; None: no such
+    auction).
 
     Transaction: one. Locks the auction row (`_auction_lock`), then, against the locked
     row and the clock read after the lock: the bidder is not the owner (`OwnAuction`), the
@@ -179,7 +196,7 @@ def bid_place(
     (earlier bidders get one email each after commit, however many automatic bids followed).
     Not idempotent: each call that succeeds is one more bid (see `Idempotency-Key`).
     """
-    _bid_refuse_early(auction_id, bidder=bidder, amount=amount)
+    _bid_refuse_early(auction_id, bidder=bidder, amount=amount, snapshot=snapshot)
     with transaction.atomic():
         auction = _auction_lock(auction_id)
         assert auction is not None

@@ -11,7 +11,7 @@ from accounts.services import token_issue
 from auctions.models import Auction
 from auctions.services import bid_place
 from auctions.services.locking import _auction_lock
-from common.prepared import PreparedQuery, PreparedRows, pk_update
+from common.prepared import PreparedQuery, PreparedRows, fetch_together, pk_update
 from tests.factories import AuctionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +55,25 @@ def test_one_query_per_fetch():
     with CaptureQueriesContext(connection) as queries:
         by_id.fetch_one(auction.pk)
     assert len(queries) == 1
+
+
+def test_reads_together_give_what_each_gives_alone_in_one_round_trip_on_postgresql():
+    owner, bidder = UserFactory(), UserFactory()
+    auction = AuctionFactory(owner=owner)
+    bid_place(auction.pk, bidder=bidder, amount=auction.starting_price)
+    token = token_issue(bidder).access_token
+    checksum = hashlib.sha256(token.encode()).hexdigest()
+    reads = [(_token_by_checksum, checksum), (by_id, auction.pk), (by_id, auction.pk + 1000)]
+    alone = [query.fetch_one(value) for query, value in reads]
+    with CaptureQueriesContext(connection) as queries:
+        together = fetch_together(reads)
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 3)
+    assert together[2] is None
+    assert _fields(together[0]) == _fields(alone[0])
+    assert _fields(together[0].user) == _fields(bidder)
+    assert _fields(together[1]) == _fields(alone[1])
+    assert _fields(together[1].leader) == _fields(bidder)
+    assert together[1].current_price == auction.starting_price
 
 
 def test_the_bearer_token_check_and_the_lock_are_one_query_each(make_client):
