@@ -1,8 +1,10 @@
 """Hot-path queries compiled to SQL once per process: one model row by one value
 (`PreparedQuery`: the bearer token, the auction lock, an event's lock), value rows by one
 value, with counts and pages (`values_run`: the auction list and detail), and value rows by
-several ids (`PreparedRows`: an event's recipients); and UPDATEs by primary key written from
-the model's metadata (`pk_update`: the outbox's per-event writes).
+several ids (`PreparedRows`: an event's recipients); several `PreparedQuery` reads in one round
+trip (`fetch_together`: a bid's token and auction); and UPDATEs by primary key and INSERTs of
+one new row written from the model's metadata (`pk_update`, `model_insert`: a bid's
+transaction, the outbox's per-event writes).
 
 Django compiles a queryset to SQL every time it runs it. On the two queries every bid runs
 (the bearer token with its user, and the auction's row lock) the compilation cost more than
@@ -455,3 +457,63 @@ def pk_update(
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *pks])
         return cursor.rowcount
+
+
+# --- Inserts of one new row --------------------------------------------------------------------
+
+_insert_sql: dict[tuple[type[Model], str, str], tuple[str, list[Field]]] = {}
+
+
+def model_insert(instance: M, *, using: str = "default") -> M:
+    """`instance.save(force_insert=True)` for a new row whose primary key the database
+    assigns, with the INSERT written once per model from its metadata instead of compiled by
+    the ORM on every save: on a bid's transaction (the bid, its event) the compilation cost
+    more than the database's work. Each value is prepared by its field (`pre_save`, then
+    `get_db_prep_save`), as a save does; the new primary key is set on the instance.
+
+    Sends no `pre_save` / `post_save` signal: for models nothing listens to. A value the
+    database must compute (a `db_default`) goes through the ORM's own save instead.
+    """
+    connection = connections[using]
+    meta = instance._meta
+    key = (type(instance), using, connection.vendor)
+    cached = _insert_sql.get(key)
+    if cached is None:
+        cached = _insert_sql[key] = _insert_compile(type(instance), connection)
+    sql, fields = cached
+    values = [field.pre_save(instance, True) for field in fields]
+    if any(hasattr(value, "resolve_expression") for value in values):
+        instance.save(force_insert=True, using=using)
+        return instance
+    params = [
+        field.get_db_prep_save(v, connection) for field, v in zip(fields, values, strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if connection.features.can_return_columns_from_insert:
+            pk = cursor.fetchone()[0]
+        else:
+            pk = connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
+    setattr(instance, meta.pk.attname, pk)
+    instance._state.adding = False
+    instance._state.db = using
+    return instance
+
+
+def _insert_compile(model: type[Model], connection) -> tuple[str, list[Field]]:
+    meta = model._meta
+    if meta.auto_field is None or meta.auto_field is not meta.pk:
+        raise ValueError("model_insert takes models whose primary key the database assigns")
+    fields = [
+        field
+        for field in meta.local_concrete_fields
+        if field is not meta.pk and not getattr(field, "generated", False)
+    ]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    if connection.features.can_return_columns_from_insert:
+        sql += f" RETURNING {quote(meta.pk.column)}"
+    return sql, fields

@@ -38,7 +38,7 @@ from auctions.models import Auction, Bid, ProxyBid
 from auctions.services.closing import _auction_finish
 from auctions.services.locking import _auction_lock
 from common import clock
-from common.prepared import PreparedQuery
+from common.prepared import PreparedQuery, model_insert, pk_update
 from notifications import services as notifications
 from notifications.models import Event
 
@@ -102,8 +102,8 @@ def _bid_insert_unlocked(
 
     Unlocked: the caller holds the auction's lock and has checked the rules.
     """
-    bid = Bid.objects.create(
-        auction=auction, bidder_id=bidder_id, amount=amount, auto=auto, created_at=now
+    bid = model_insert(
+        Bid(auction=auction, bidder_id=bidder_id, amount=amount, auto=auto, created_at=now)
     )
     auction.current_price = amount
     auction.leader_id = bidder_id
@@ -226,14 +226,18 @@ def bid_place(
         _proxies_resolve(auction, now=now)
         _soft_close_extend(auction, now=now)
         # An UPDATE of the columns a bid moves (what save(update_fields=...) would write,
-        # without its per-call machinery: this is the hot path).
-        Auction.objects.filter(pk=auction.pk).update(
-            current_price=auction.current_price,
-            leader_id=auction.leader_id,
-            bid_count=auction.bid_count,
-            closes_at=auction.closes_at,
-            extension_count=auction.extension_count,
-            has_proxy_bids=auction.has_proxy_bids,
+        # without the ORM compiling it on every bid: this is the hot path).
+        pk_update(
+            Auction,
+            [auction.pk],
+            {
+                "current_price": auction.current_price,
+                "leader_id": auction.leader_id,
+                "bid_count": auction.bid_count,
+                "closes_at": auction.closes_at,
+                "extension_count": auction.extension_count,
+                "has_proxy_bids": auction.has_proxy_bids,
+            },
         )
         if previous_leader_id is not None:  # nobody to tell about the first bid
             notifications.event_record(

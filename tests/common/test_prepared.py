@@ -11,7 +11,7 @@ from accounts.services import token_issue
 from auctions.models import Auction
 from auctions.services import bid_place
 from auctions.services.locking import _auction_lock
-from common.prepared import PreparedQuery, PreparedRows, fetch_together, pk_update
+from common.prepared import PreparedQuery, PreparedRows, fetch_together, model_insert, pk_update
 from tests.factories import AuctionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -164,3 +164,52 @@ def test_an_update_by_primary_keys_writes_what_the_orms_would():
     untouched.refresh_from_db()
     assert (untouched.kind, untouched.expanded_at, untouched.cursor) == ("auction_created", None, 0)
     assert pk_update(Event, [], values) == 0
+
+
+def test_an_insert_writes_what_the_orms_create_would():
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from auctions.models import Bid
+    from common import clock
+    from notifications.models import Event
+
+    auction, bidder = AuctionFactory(), UserFactory()
+    now = clock.now().replace(microsecond=654321)
+    bid_values = {"auction": auction, "bidder_id": bidder.pk, "created_at": now}
+    mine = model_insert(Bid(amount=Decimal("10.05"), auto=True, **bid_values))
+    orms = Bid.objects.create(amount=Decimal("10.06"), auto=True, **bid_values)
+    assert mine.pk is not None
+    assert mine.pk != orms.pk
+    assert not mine._state.adding
+    stored = {f.attname: getattr(Bid.objects.get(pk=mine.pk), f.attname) for f in Bid._meta.fields}
+    assert stored == {
+        "id": mine.pk,
+        "auction_id": auction.pk,
+        "bidder_id": bidder.pk,
+        "amount": Decimal("10.05"),
+        "auto": True,
+        "created_at": now,
+    }
+
+    payload = {"amount": "10.05", "names": ["ä", None], "n": 3}
+    event_values = {"auction": auction, "payload": payload, "touched_at": now + timedelta(1)}
+    event = model_insert(Event(kind=Event.Kind.BID_PLACED, created_at=now, **event_values))
+    orms_event = Event.objects.create(kind=Event.Kind.BID_PLACED, created_at=now, **event_values)
+    got, want = (
+        {f.attname: getattr(Event.objects.get(pk=e.pk), f.attname) for f in Event._meta.fields}
+        for e in (event, orms_event)
+    )
+    assert got.pop("id") == event.pk
+    want.pop("id")
+    assert got == want  # defaults included
+    assert got["payload"] == payload
+
+
+def test_an_insert_is_refused_for_a_model_whose_key_the_database_does_not_assign():
+    from django.contrib.sessions.models import Session
+
+    from common import clock
+
+    with pytest.raises(ValueError, match="primary key"):
+        model_insert(Session(session_key="k", session_data="", expire_date=clock.now()))
