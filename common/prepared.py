@@ -461,59 +461,83 @@ def pk_update(
 
 # --- Inserts of one new row --------------------------------------------------------------------
 
-_insert_sql: dict[tuple[type[Model], str, str], tuple[str, list[Field]]] = {}
+_insert_sql: dict[tuple[type[Model], str, str], tuple[str, str, list[Field]]] = {}
 
 
 def model_insert(instance: M, *, using: str = "default") -> M:
     """`instance.save(force_insert=True)` for a new row whose primary key the database
     assigns, with the INSERT written once per model from its metadata instead of compiled by
     the ORM on every save: on a bid's transaction (the bid, its event) the compilation cost
-    more than the database's work. Each value is prepared by its field (`pre_save`, then
-    `get_db_prep_save`), as a save does; the new primary key is set on the instance.
+    more than the database's work. See `models_insert`."""
+    return models_insert([instance], using=using)[0]
 
-    Sends no `pre_save` / `post_save` signal: for models nothing listens to. A value the
-    database must compute (a `db_default`) goes through the ORM's own save instead.
+
+def models_insert(instances: Sequence[M], *, using: str = "default") -> Sequence[M]:
+    """`bulk_create(instances)` of new rows of one model whose primary key the database
+    assigns, in one INSERT written from the model's metadata; sets each new primary key.
+
+    Each value is prepared by its field (`pre_save`, then `get_db_prep_save`), as a save
+    does. Sends no `pre_save` / `post_save` signal: for models nothing listens to. A value
+    the database must compute (a `db_default`), or several rows on a database that cannot
+    return their keys, go through the ORM's own save / `bulk_create` instead.
     """
+    if not instances:
+        return instances
     connection = connections[using]
-    meta = instance._meta
-    key = (type(instance), using, connection.vendor)
+    model = type(instances[0])
+    meta = model._meta
+    key = (model, using, connection.vendor)
     cached = _insert_sql.get(key)
     if cached is None:
-        cached = _insert_sql[key] = _insert_compile(type(instance), connection)
-    sql, fields = cached
-    values = [field.pre_save(instance, True) for field in fields]
-    if any(hasattr(value, "resolve_expression") for value in values):
-        instance.save(force_insert=True, using=using)
-        return instance
-    params = [
-        field.get_db_prep_save(v, connection) for field, v in zip(fields, values, strict=True)
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if connection.features.can_return_columns_from_insert:
-            pk = cursor.fetchone()[0]
+        cached = _insert_sql[key] = _insert_compile(model, connection)
+    head, returning, fields = cached
+    rows = [[field.pre_save(instance, True) for field in fields] for instance in instances]
+    returns_rows = connection.features.can_return_rows_from_bulk_insert
+    if any(hasattr(v, "resolve_expression") for row in rows for v in row) or (
+        len(instances) > 1 and not returns_rows
+    ):
+        if len(instances) == 1:
+            instances[0].save(force_insert=True, using=using)
         else:
-            pk = connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
-    setattr(instance, meta.pk.attname, pk)
-    instance._state.adding = False
-    instance._state.db = using
-    return instance
+            model._base_manager.using(using).bulk_create(instances)
+        return instances
+    marks = f"({', '.join(['%s'] * len(fields))})"
+    size = max(connection.ops.bulk_batch_size(fields, instances), 1)  # SQLite's variable limit
+    pks = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            sql = f"{head} VALUES {', '.join([marks] * len(chunk))}{returning}"
+            params = [
+                field.get_db_prep_save(value, connection)
+                for row in chunk
+                for field, value in zip(fields, row, strict=True)
+            ]
+            cursor.execute(sql, params)
+            if returning:
+                pks.extend(row[0] for row in cursor.fetchall())
+            else:
+                pks.append(connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column))
+    for instance, pk in zip(instances, pks, strict=True):
+        setattr(instance, meta.pk.attname, pk)
+        instance._state.adding = False
+        instance._state.db = using
+    return instances
 
 
-def _insert_compile(model: type[Model], connection) -> tuple[str, list[Field]]:
+def _insert_compile(model: type[Model], connection) -> tuple[str, str, list[Field]]:
+    """The INSERT's head (table and columns), its RETURNING clause, and its fields."""
     meta = model._meta
     if meta.auto_field is None or meta.auto_field is not meta.pk:
-        raise ValueError("model_insert takes models whose primary key the database assigns")
+        raise ValueError("models_insert takes models whose primary key the database assigns")
     fields = [
         field
         for field in meta.local_concrete_fields
         if field is not meta.pk and not getattr(field, "generated", False)
     ]
     quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))})"
-    )
+    head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+    returning = ""
     if connection.features.can_return_columns_from_insert:
-        sql += f" RETURNING {quote(meta.pk.column)}"
-    return sql, fields
+        returning = f" RETURNING {quote(meta.pk.column)}"
+    return head, returning, fields

@@ -23,7 +23,7 @@ from django.db.models import Q
 
 from auctions.models import Auction, Bid
 from common import clock
-from common.prepared import PreparedQuery, model_insert, pk_update
+from common.prepared import PreparedQuery, model_insert, models_insert, pk_update
 from notifications import emails, selectors, tasks
 from notifications.models import Event, Notification
 
@@ -208,7 +208,10 @@ def _events_expand_once(
                 event.cursor = recipients[-1].id
             if len(recipients) == batch_size:
                 unfinished.append(event.pk)
-        Notification.objects.bulk_create(rows, ignore_conflicts=replay)
+        if replay:
+            Notification.objects.bulk_create(rows, ignore_conflicts=True)
+        else:
+            models_insert(rows)  # one INSERT, not compiled by the ORM (common/prepared.py)
         _events_progress(events, batches, unfinished, now)
     if replay or any(row.pk is None for row in rows):
         return Batch([], _events_pending_ids(batches), unfinished)

@@ -11,7 +11,14 @@ from accounts.services import token_issue
 from auctions.models import Auction
 from auctions.services import bid_place
 from auctions.services.locking import _auction_lock
-from common.prepared import PreparedQuery, PreparedRows, fetch_together, model_insert, pk_update
+from common.prepared import (
+    PreparedQuery,
+    PreparedRows,
+    fetch_together,
+    model_insert,
+    models_insert,
+    pk_update,
+)
 from tests.factories import AuctionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -213,3 +220,27 @@ def test_an_insert_is_refused_for_a_model_whose_key_the_database_does_not_assign
 
     with pytest.raises(ValueError, match="primary key"):
         model_insert(Session(session_key="k", session_data="", expire_date=clock.now()))
+
+
+def test_several_rows_are_inserted_in_order_with_their_keys_however_many():
+    from common import clock
+    from notifications.models import Event
+
+    auction, now = AuctionFactory(), clock.now()
+    events = [
+        Event(
+            kind=Event.Kind.BID_PLACED,
+            auction=auction,
+            payload={"n": n},
+            created_at=now,
+            touched_at=now,
+        )
+        for n in range(250)  # more than one statement's worth of parameters on SQLite
+    ]
+    assert models_insert(events) is events
+    pks = [event.pk for event in events]
+    assert None not in pks
+    assert len(set(pks)) == 250
+    stored = dict(Event.objects.filter(auction=auction).values_list("pk", "payload"))
+    assert [stored[pk]["n"] for pk in pks] == list(range(250))
+    assert models_insert([]) == []
