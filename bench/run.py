@@ -11,7 +11,6 @@ connection; 2 when a component crashed or the bench itself failed; 130 on Ctrl-C
 """
 
 import argparse
-import asyncio
 import json
 import os
 import secrets
@@ -30,7 +29,7 @@ from pathlib import Path
 import psycopg
 
 from bench import data, report, scenarios
-from bench.loadgen import process_cpu_seconds
+from bench.loadgen import loop_run, process_cpu_seconds
 from bench.services import ROOT, WORKERS, ComponentFailed, Stack, argv_split
 from bench.sink import SinkLog
 
@@ -176,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             keepalive=args.keepalive,
             closing_create=args.closing_create,
         )
-        results = asyncio.run(scenarios.run_all(ctx, args.selected))
+        results = loop_run(scenarios.run_all(ctx, args.selected))
         stack.check_alive()
 
         wall = time.perf_counter() - wall_start

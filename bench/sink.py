@@ -20,6 +20,8 @@ from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, syntax
 
+from bench.loadgen import loop_run
+
 _parser = BytesHeaderParser()
 
 
@@ -147,7 +149,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.out))
+    loop_run(serve(args.port, args.out))
 
 
 if __name__ == "__main__":
