@@ -1,4 +1,4 @@
-"""A lean HTTP/1.1 load generator: one asyncio event loop, raw sockets, no HTTP library.
+"""A lean HTTP/1.1 load generator: one event loop (uvloop), raw sockets, no HTTP library.
 
 The load generator shares the machine's two cores with the service it measures, so every
 microsecond it spends is taken from the server. Requests are built with one bytes
