@@ -16,8 +16,9 @@ rows, the same model instances, without the compilation.
 
 `PreparedQuery` is deliberately narrow: a queryset that selects one model's rows by one
 value, with at most one level of `select_related` on forward foreign keys, no annotations,
-no deferred fields. Anything else is refused when it is compiled, so a misuse fails on its
-first run, in tests.
+and no deferred fields but those of an `only()` (the others load on first access, as the
+ORM's would). Anything else is refused when it is compiled, so a misuse fails on its first
+run, in tests.
 """
 
 import threading
@@ -105,8 +106,9 @@ class PreparedQuery(Generic[M]):
     def _compile(self, using: str) -> _Compiled:
         queryset = self._build(self._placeholder)
         query = queryset.query
-        if query.annotations or query.deferred_loading[0] or query.values_select:
-            raise ValueError("PreparedQuery takes plain model rows only")
+        fields, defer = query.deferred_loading
+        if query.annotations or query.values_select or (fields and defer):
+            raise ValueError("PreparedQuery takes model rows, with `only()` at most")
         compiler = query.get_compiler(using=using)
         sql, params = compiler.as_sql()
         positions = [i for i, p in enumerate(params) if p == self._placeholder]

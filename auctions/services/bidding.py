@@ -52,8 +52,14 @@ def _bid_open_check(auction: Auction, *, bidder: AbstractBaseUser, now: datetime
         )
 
 
-# The unlocked read of `_bid_refuse_early`, compiled once per process (common/prepared.py).
-_auction_snapshot = PreparedQuery(lambda pk: Auction.objects.filter(pk=pk), placeholder=-1)
+# The unlocked read of `_bid_refuse_early`, compiled once per process (common/prepared.py):
+# only the columns its checks read.
+_auction_snapshot = PreparedQuery(
+    lambda pk: Auction.objects.filter(pk=pk).only(
+        "owner", "closes_at", "bid_count", "starting_price", "current_price", "price_step"
+    ),
+    placeholder=-1,
+)
 
 # `bid_place(snapshot=NOT_READ)`: the auction was not read before the call.
 NOT_READ: Any = object()

@@ -106,8 +106,30 @@ def test_misuse_is_refused_when_compiled():
     with pytest.raises(ValueError, match="exactly once"):
         twice.fetch_one(1)
     values = PreparedQuery(lambda pk: Auction.objects.filter(pk=pk).values("id"), placeholder=-1)
-    with pytest.raises(ValueError, match="plain model rows"):
+    with pytest.raises(ValueError, match="model rows"):
         values.fetch_one(1)
+    deferring = PreparedQuery(
+        lambda pk: Auction.objects.filter(pk=pk).defer("title"), placeholder=-1
+    )
+    with pytest.raises(ValueError, match="only"):
+        deferring.fetch_one(1)
+
+
+def test_only_some_columns_are_read_and_the_others_load_when_touched():
+    auction = AuctionFactory(title="Lamp")
+    some = PreparedQuery(
+        lambda pk: Auction.objects.filter(pk=pk).only("owner", "current_price"), placeholder=-1
+    )
+    with CaptureQueriesContext(connection) as queries:
+        got = some.fetch_one(auction.pk)
+    assert '"title"' not in queries[0]["sql"]
+    assert (got.pk, got.owner_id, got.current_price) == (
+        auction.pk,
+        auction.owner_id,
+        auction.current_price,
+    )
+    assert "title" in got.get_deferred_fields()
+    assert got.title == "Lamp"  # one more query, as with the ORM's only()
 
 
 # --- PreparedRows -----------------------------------------------------------------------------
