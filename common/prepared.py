@@ -31,6 +31,11 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Field, Model, QuerySet
 
+try:
+    from psycopg import ClientCursor
+except ImportError:  # no psycopg 3 (SQLite only, or psycopg2): reads run one after another
+    ClientCursor = None
+
 M = TypeVar("M", bound=Model)
 
 
@@ -176,13 +181,11 @@ def fetch_together(
 def _several_statements_per_execute(cursor) -> bool:
     """Whether the driver sends a query with its parameters bound client-side, as one
     simple-protocol message that may hold several statements (psycopg's `ClientCursor`)."""
-    if cursor.db.vendor != "postgresql":
-        return False
-    try:
-        from psycopg import ClientCursor
-    except ImportError:  # psycopg2: the reads run one after another
-        return False
-    return isinstance(cursor.cursor, ClientCursor)
+    return (
+        cursor.db.vendor == "postgresql"
+        and ClientCursor is not None
+        and isinstance(cursor.cursor, ClientCursor)
+    )
 
 
 C = TypeVar("C")
@@ -206,6 +209,16 @@ def _converters_of(compiler) -> tuple[tuple[int, tuple[Callable, ...], Any], ...
         (column, tuple(functions), expression)
         for column, (functions, expression) in compiler.get_converters(expressions).items()
     )
+
+
+def _rows_run(connection, sql: str, params: Sequence, converters) -> list[Sequence]:
+    """The rows of `sql`, with Django's column converters applied."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not converters:
+        return rows
+    return [_row_convert(row, converters, connection) for row in rows]
 
 
 def _row_convert(row: Sequence, converters, connection) -> list:
@@ -250,12 +263,7 @@ class _Statement:
         for position in self.positions:
             params[position] = prepared
         params.extend(extra)
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
-            rows = cursor.fetchall()
-        if not self.converters:
-            return rows
-        return [_row_convert(row, self.converters, connection) for row in rows]
+        return _rows_run(connection, self.sql, params, self.converters)
 
 
 def _statement_compile(
@@ -402,12 +410,7 @@ class PreparedRows:
         params = list(compiled.params)
         for position, name in compiled.slots:
             params[position] = values[name]
-        with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            rows = cursor.fetchall()
-        if not compiled.converters:
-            return rows
-        return [_row_convert(row, compiled.converters, connection) for row in rows]
+        return _rows_run(connection, compiled.sql, params, compiled.converters)
 
     def _compile(self, using: str) -> _Rows:
         compiler = self._build(dict(self._placeholders)).query.get_compiler(using=using)
