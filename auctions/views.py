@@ -117,7 +117,7 @@ class AuctionDetailView(ClockedView):
 class AuctionBidListView(ClockedView):
     serializer_class = BidSerializer
     queryset = Bid.objects.none()  # for the schema: the rows come from selectors
-    read_with_token_result = services.bidding.NOT_READ
+    read_with_token_result = services.NOT_READ
 
     def read_with_token(self, request: Request) -> tuple | None:
         """A new bid is first checked against a committed read of its auction: read it in

@@ -77,11 +77,7 @@ class PreparedQuery(Generic[M]):
         """The first row of `build(value)` as a model instance (with its `select_related`
         instance attached), or None. Runs inside whatever transaction is open, like the
         queryset would."""
-        compiled, params = self._statement(value, using)
-        with connections[using].cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            row = cursor.fetchone()
-        return self._instance(compiled, row, using)
+        return fetch_together([(self, value)], using=using)[0]
 
     def _statement(self, value: Any, using: str) -> tuple[_Compiled, list]:
         compiled = _once_per_database(self._compiled, using, self._compile)

@@ -8,7 +8,7 @@
 - `watching`: `watch_add`, `watch_remove`, `auction_watch_remind`, `auction_watch_remind_due`.
 """
 
-from auctions.services.bidding import auction_buy_now, bid_early_read, bid_place
+from auctions.services.bidding import NOT_READ, auction_buy_now, bid_early_read, bid_place
 from auctions.services.closing import auction_close, auction_close_due, auctions_close
 from auctions.services.creating import auction_create
 from auctions.services.locking import _auction_lock
@@ -20,6 +20,7 @@ from auctions.services.watching import (
 )
 
 __all__ = [
+    "NOT_READ",
     "_auction_lock",
     "auction_buy_now",
     "auction_close",
