@@ -245,16 +245,18 @@ EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Auctions <auctions@localhost>")
 
 # --- Celery -------------------------------------------------------------------------------
-# Without CELERY_BROKER_URL the broker is a directory (kombu's filesystem transport): no
-# server at all; `filesystem:///some/dir` names the directory (default var/broker). It may
-# lose a message that was in flight when a worker died; the outbox sweep re-dispatches
-# anything undelivered, so notifications are never lost.
+# Without CELERY_BROKER_URL the broker is a directory (kombu's filesystem transport, with
+# messages published whole: see common/broker.py): no server at all;
+# `filesystem:///some/dir` names the directory (default var/broker). It may lose a message
+# that was in flight when a worker died; the outbox sweep re-dispatches anything
+# undelivered, so notifications are never lost.
 CELERY_BROKER_URL = CELERY_BROKER_URL or f"filesystem://{VAR_DIR / 'broker'}"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = Path(CELERY_BROKER_URL.removeprefix("filesystem://") or VAR_DIR / "broker")
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(_broker_dir)
+    CELERY_BROKER_TRANSPORT = "common.broker:FilesystemTransport"
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Redeliver a task whose worker died within a minute, not the default hour. No task

@@ -2,8 +2,10 @@
 
 import time
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from config.celery import app as celery_app
 from notifications.models import Notification
@@ -24,13 +26,14 @@ def broker_outage():
         celery_app._pool = None
         celery_app.amqp._producer_pool = None
 
-    saved = (celery_app.conf.broker_url, celery_app.conf.broker_transport_options)
-    celery_app.conf.broker_url = "redis://127.0.0.1:9/0"
-    celery_app.conf.broker_transport_options = {}
+    conf = celery_app.conf
+    saved = (conf.broker_url, conf.broker_transport, conf.broker_transport_options)
+    conf.broker_url, conf.broker_transport = "redis://127.0.0.1:9/0", "common.broker:Transport"
+    conf.broker_transport_options = {}
     reset_pools()
 
     def restore():
-        celery_app.conf.broker_url, celery_app.conf.broker_transport_options = saved
+        conf.broker_url, conf.broker_transport, conf.broker_transport_options = saved
         reset_pools()
 
     yield restore
@@ -131,3 +134,22 @@ def test_recovery_skips_what_was_already_sent(client_for, mailbox, start_worker)
     assert Counter(m.rcpt_tos[0] for m in mailbox.snapshot()) == Counter(
         {"ann@example.com": 2, "bob@example.com": 1}
     )
+
+
+@pytest.mark.skipif(
+    not settings.TEST_BROKER_URL.startswith("filesystem://"),
+    reason="the embedded broker's message files",
+)
+def test_a_worker_that_meets_an_unreadable_message_file_keeps_delivering(
+    client_for, mailbox, start_worker
+):
+    # An empty message file at the head of the queue, as a producer killed between creating
+    # and writing it leaves: a worker taking it once stopped with "Unrecoverable error".
+    inbox = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+    (inbox / "0_unreadable.notifications.msg").write_bytes(b"")
+    owner = client_for("owner")
+    reader = UserFactory()
+    worker = start_worker()
+    create_auction(owner, title="Copper kettle")
+    wait_for(lambda: mailbox.to(reader.email), timeout=30)
+    assert "Unreadable message 0_unreadable.notifications.msg set aside" in worker.log()
