@@ -127,11 +127,13 @@ def test_soft_close_extensions_racing_the_closing_scheduler(auction_create):
     # The bidders first: creating users (password hashing) must not eat the auction's time.
     bidders = [UserFactory() for _ in range(8)]
     now = clock.now()
+    # The extension window spans the whole auction: any bid before the end extends it, so
+    # extensions happen even when a loaded machine spaces the bids out; the cap ends it.
     auction = auction_create(
         starting_price=Decimal("1.00"),
         price_step=STEP,
         end_time=now + timedelta(seconds=2),
-        extension_seconds=1,
+        extension_seconds=2,
         max_end_time=now + timedelta(seconds=4),
     )
     closer_runs = Counter()
