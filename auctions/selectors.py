@@ -15,6 +15,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import router
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 
 from auctions.errors import AuctionNotFound, BidNotFound
 from auctions.models import Auction, Bid, ProxyBid, Watch
@@ -152,8 +154,12 @@ def _auctions_from_rows(rows: Sequence[Sequence]) -> list[Auction]:
     width = len(_AUCTION_ATTNAMES)
     users: dict[int, Any] = {}
     auctions = []
+    listened = pre_init.has_listeners(Auction) or post_init.has_listeners(Auction)
     for row in rows:
-        auction = Auction.from_db(using, _AUCTION_ATTNAMES, row[:width])
+        if listened:
+            auction = Auction.from_db(using, _AUCTION_ATTNAMES, row[:width])
+        else:
+            auction = _auction_from_row(using, row[:width])
         for field, username in zip(_USER_FIELDS, row[width:], strict=True):
             user_id = getattr(auction, field.attname)
             if user_id is None:
@@ -165,6 +171,21 @@ def _auctions_from_rows(rows: Sequence[Sequence]) -> list[Auction]:
             field.set_cached_value(auction, user)
         auctions.append(auction)
     return auctions
+
+
+def _auction_from_row(using: str, values: Sequence) -> Auction:
+    """`Auction.from_db(using, _AUCTION_ATTNAMES, values)` without `Model.__init__`, for a
+    page of the list: the row's values become the instance's attributes at once, where
+    `__init__` sets them one `setattr` at a time and sends `pre_init` and `post_init`
+    (the caller checks that nothing listens). Every concrete column is in the row, and
+    none of their attribute names has a descriptor that a fresh instance would need
+    (a foreign key's `<name>_id` has one, which only drops a cached related object)."""
+    auction = Auction.__new__(Auction)
+    auction.__dict__.update(zip(_AUCTION_ATTNAMES, values, strict=True))
+    state = auction._state = ModelState()
+    state.adding = False
+    state.db = using
+    return auction
 
 
 def _values_run(key: Hashable, values_at: Callable[[Any], QuerySet], value: Any, **kwargs):

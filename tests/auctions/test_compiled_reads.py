@@ -251,3 +251,36 @@ def test_invalid_filters_are_400_every_time(api_client):
     for _ in range(2):
         assert api_client.get(URL, {"status": "open"}).status_code == 400
     assert api_client.get(URL, {"status": "active"}).status_code == 200
+
+
+def _row_of(auction: Auction) -> list:
+    return [getattr(auction, attname) for attname in selectors._AUCTION_ATTNAMES]
+
+
+def test_a_list_row_builds_the_instance_from_db_builds(market):
+    for auction in Auction.objects.all():
+        built = selectors._auction_from_row("default", _row_of(auction))
+        expected = Auction.from_db("default", selectors._AUCTION_ATTNAMES, _row_of(auction))
+        assert type(built) is Auction
+        assert (built._state.adding, built._state.db) == (False, "default")
+        fields = {key: value for key, value in vars(built).items() if key != "_state"}
+        assert fields == {key: value for key, value in vars(expected).items() if key != "_state"}
+        assert built.min_next_bid == auction.min_next_bid
+        assert built.closes_at == auction.closes_at
+
+
+def test_a_list_row_goes_through_model_init_when_something_listens(market):
+    from django.db.models.signals import post_init
+
+    seen = []
+
+    def listener(sender, instance, **kwargs):
+        seen.append(instance)
+
+    auction = Auction.objects.first()
+    post_init.connect(listener, sender=Auction)
+    try:
+        [built] = selectors._auctions_from_rows([[*_row_of(auction), None, None, None]])
+    finally:
+        post_init.disconnect(listener, sender=Auction)
+    assert seen == [built]
