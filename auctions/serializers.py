@@ -4,6 +4,7 @@ Output serializers read the request's single clock reading from `context["now"]`
 response never shows an auction as both active and finished.
 """
 
+from datetime import datetime
 from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema_field
@@ -251,10 +252,18 @@ class AuctionSerializer(serializers.ModelSerializer):
             "max_end_time": clock.isoformat(auction.max_end_time) if auction.max_end_time else None,
             "closes_at": clock.isoformat(auction.closes_at),
             "extension_count": auction.extension_count,
-            "server_time": clock.isoformat(now),
+            "server_time": self._server_time(now),
             "seconds_left": max(0, int((auction.closes_at - now).total_seconds())),
         }
         return base
+
+    def _server_time(self, now: datetime) -> str:
+        """`now` in ISO 8601, written once per serializer: a page of the list renders every
+        auction at the same instant."""
+        cached = getattr(self, "_server_time_cache", None)
+        if cached is None or cached[0] is not now:
+            cached = self._server_time_cache = (now, clock.isoformat(now))
+        return cached[1]
 
     @extend_schema_field(serializers.ChoiceField(choices=["active", "finished"]))
     def get_status(self, auction: Auction) -> str:

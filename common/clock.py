@@ -16,5 +16,7 @@ def now() -> datetime:
 
 def isoformat(instant: datetime) -> str:
     """An instant as the API renders it: ISO 8601 in UTC, `Z` for the offset (as DRF does)."""
-    text = instant.astimezone(UTC).isoformat()
+    if instant.tzinfo is not UTC:  # the database's and the clock's instants are in UTC
+        instant = instant.astimezone(UTC)
+    text = instant.isoformat()
     return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
