@@ -216,11 +216,10 @@ class AuctionSerializer(serializers.ModelSerializer):
 
     def _render_base(self, auction: Auction) -> dict:
         """The fields of `AuctionSerializer.Meta.fields`, in their order."""
-        now = self.context["now"]
-        request = self.context.get("request")
+        now, server_time, viewer_id = self._render_context()
         active = auction.is_active_at(now)
         winner = auction.winner_at(now)
-        is_owner = request is not None and request.user.pk == auction.owner_id
+        is_owner = viewer_id is not None and viewer_id == auction.owner_id
         base = {
             "id": auction.pk,
             "title": auction.title,
@@ -252,18 +251,23 @@ class AuctionSerializer(serializers.ModelSerializer):
             "max_end_time": clock.isoformat(auction.max_end_time) if auction.max_end_time else None,
             "closes_at": clock.isoformat(auction.closes_at),
             "extension_count": auction.extension_count,
-            "server_time": self._server_time(now),
+            "server_time": server_time,
             "seconds_left": max(0, int((auction.closes_at - now).total_seconds())),
         }
         return base
 
-    def _server_time(self, now: datetime) -> str:
-        """`now` in ISO 8601, written once per serializer: a page of the list renders every
-        auction at the same instant."""
-        cached = getattr(self, "_server_time_cache", None)
+    def _render_context(self) -> tuple[datetime, str, int | None]:
+        """The instant of the answer, in ISO 8601 too, and the id of the user asking (None
+        when anonymous): read from the context once per serializer, since a page of the
+        list renders every auction for the same request at the same instant."""
+        context = self.context
+        now = context["now"]
+        cached = getattr(self, "_render_context_cache", None)
         if cached is None or cached[0] is not now:
-            cached = self._server_time_cache = (now, clock.isoformat(now))
-        return cached[1]
+            request = context.get("request")
+            viewer_id = request.user.pk if request is not None else None
+            cached = self._render_context_cache = (now, clock.isoformat(now), viewer_id)
+        return cached
 
     @extend_schema_field(serializers.ChoiceField(choices=["active", "finished"]))
     def get_status(self, auction: Auction) -> str:
