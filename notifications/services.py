@@ -383,6 +383,20 @@ def _message_send(backend: BaseEmailBackend, notification: Notification, *, rend
 
 _DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
 
+# A bare address whose local part and domain are dot-atoms (RFC 5322), as nearly every
+# address is: `smtplib.quoteaddr` would only put it between angle brackets, after parsing
+# it with the full address grammar of `email.utils` (about a fifth of a mailer's CPU per
+# message). Anything else still goes through `quoteaddr`.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+
+
+def _smtp_quoteaddr(address: str) -> str:
+    """`smtplib.quoteaddr(address)`: the address as MAIL FROM and RCPT TO take it."""
+    if _DOT_ATOM_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
+
 
 def _smtp_sendmail(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
     """`smtp.sendmail(sender, [recipient], data)`, in two round trips instead of four when
@@ -398,8 +412,8 @@ def _smtp_sendmail(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes)
         return
     size = f" SIZE={len(data)}" if smtp.has_extn("size") else ""
     smtp.send(
-        f"MAIL FROM:{smtplib.quoteaddr(sender)}{size}\r\n"
-        f"RCPT TO:{smtplib.quoteaddr(recipient)}\r\n"
+        f"MAIL FROM:{_smtp_quoteaddr(sender)}{size}\r\n"
+        f"RCPT TO:{_smtp_quoteaddr(recipient)}\r\n"
         "DATA\r\n"
     )
     mail, rcpt, ready = smtp.getreply(), smtp.getreply(), smtp.getreply()

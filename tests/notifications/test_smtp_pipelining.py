@@ -80,3 +80,17 @@ def test_a_refused_recipient_is_retried_later_and_the_others_are_sent(auction_cr
     assert sorted(item.rcpt_tos[0] for item in mailbox.snapshot()) == sorted(
         [bidders[0].email, bidders[2].email]
     )
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ann@example.com", "first.last+tag@sub.example.co.uk", "o'neil@example.com",
+        "x_y-z@ex-ample.com", "{a}~=b@example.com", "ANN@EXAMPLE.COM", "auctions@localhost",
+        # not dot-atoms: left to smtplib's parser
+        "a..b@example.com", ".a@example.com", "Ann <ann@example.com>", "ann@[127.0.0.1]",
+        '"a b"@example.com', "ann@example.com.", "",
+    ],
+)  # fmt: skip
+def test_envelope_addresses_are_quoted_as_smtplib_quotes_them(address):
+    assert services._smtp_quoteaddr(address) == smtplib.quoteaddr(address)
