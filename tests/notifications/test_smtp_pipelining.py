@@ -89,6 +89,7 @@ def test_a_refused_recipient_is_retried_later_and_the_others_are_sent(auction_cr
         "x_y-z@ex-ample.com", "{a}~=b@example.com", "ANN@EXAMPLE.COM", "auctions@localhost",
         # not dot-atoms: left to smtplib's parser
         "a..b@example.com", ".a@example.com", "Ann <ann@example.com>", "ann@[127.0.0.1]",
+        "Auctions <auctions@localhost>",
         '"a b"@example.com', "ann@example.com.", "",
     ],
 )  # fmt: skip
