@@ -126,8 +126,9 @@ def test_a_message_still_being_written_is_not_taken(filesystem_queue, broker_dir
 def test_an_unreadable_message_is_set_aside_and_the_next_one_is_delivered(
     filesystem_queue, broker_dir, caplog
 ):
-    # An empty message file, as a producer killed between creating and writing it leaves,
-    # older than the next message (names sort by time).
+    # An empty message file, as kombu's own channel leaves when its producer is killed
+    # between creating and writing it (a process of an earlier release, say), older than
+    # the next message (names sort by time).
     name = f"0_b.{filesystem_queue.queue.name}.msg"
     (broker_dir / "in" / name).write_bytes(b"")
     filesystem_queue.put({"n": 3})

@@ -144,8 +144,9 @@ def test_recovery_skips_what_was_already_sent(client_for, mailbox, start_worker)
 def test_a_worker_that_meets_an_unreadable_message_file_keeps_delivering(
     client_for, mailbox, start_worker
 ):
-    # An empty message file at the head of the queue, as a producer killed between creating
-    # and writing it leaves: a worker taking it once stopped with "Unrecoverable error".
+    # An empty message file at the head of the queue, as kombu's own channel leaves when
+    # its producer is killed between creating and writing it: a worker that took one
+    # stopped with "Unrecoverable error".
     inbox = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
     (inbox / "0_unreadable.notifications.msg").write_bytes(b"")
     owner = client_for("owner")
