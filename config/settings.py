@@ -131,6 +131,9 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, with a health check that asks the socket instead of the server.
     _db["ENGINE"] = "common.db"
     _db["CONN_HEALTH_CHECKS"] = True
+    # The hot path's statements are kept prepared on each session (common/prepared.py).
+    # Off behind a pooler that may give the next transaction another server session.
+    _db["PREPARED_STATEMENTS"] = env_bool("DATABASE_PREPARED_STATEMENTS", True)
     # A lock wait longer than this becomes a clean "busy" answer instead of a hung worker.
     _db.setdefault("OPTIONS", {})["options"] = "-c lock_timeout=5000"
 else:

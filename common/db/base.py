@@ -19,6 +19,12 @@ wants), so the C loader of psycopg[binary] is never used: about 2 µs per value 
 time zone is UTC, which is what the connection is set to and what psycopg's loader then
 returns, psycopg's loader is registered instead (`UtcTimestamptzLoader`).
 
+The statements the hot path repeats are kept prepared on each session
+(`common.prepared`): the backend knows which ones the current session has
+(`prepared_statements`, emptied with every new session), and whether it may use them at all
+(`PREPARED_STATEMENTS` in the database's settings, off behind a connection pooler that
+hands a client another server session between transactions).
+
 Selected by `config/settings.py` for every PostgreSQL `DATABASE_URL`.
 """
 
@@ -54,8 +60,17 @@ class UtcTimestamptzLoader:
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    # The names of the statements prepared on the current session (`common.prepared`), or
+    # None where statements are not to be prepared; `prepared_unsure` after an error that
+    # may have left one prepared unrecorded (the next use starts with DEALLOCATE ALL).
+    prepared_statements: set[str] | None = None
+    prepared_unsure: bool = False
+
     def get_new_connection(self, conn_params: dict) -> psycopg.Connection:
         connection = super().get_new_connection(conn_params)
+        # A new session has no prepared statement.
+        self.prepared_statements = set() if self.settings_dict.get("PREPARED_STATEMENTS") else None
+        self.prepared_unsure = False
         if self.timezone is UTC and self.timezone_name == "UTC":
             connection.adapters.register_loader(_TIMESTAMPTZ_OID, UtcTimestamptzLoader)
         return connection
