@@ -19,6 +19,15 @@ wants), so the C loader of psycopg[binary] is never used: about 2 µs per value 
 time zone is UTC, which is what the connection is set to and what psycopg's loader then
 returns, psycopg's loader is registered instead (`UtcTimestamptzLoader`).
 
+A transaction's BEGIN travels in the same message as its first statement. psycopg, outside
+autocommit mode, sends BEGIN on its own before a transaction's first statement: one round
+trip more for every transaction (a new bid's is seven, five without the BEGIN and COMMIT).
+So the psycopg connection stays in autocommit mode, and when Django leaves autocommit
+(`transaction.atomic()`, `set_autocommit(False)`) a BEGIN is held until the next statement
+and sent ahead of it in one message (`BeginAheadCursor`); COMMIT and ROLLBACK are psycopg's,
+which send them when the server has a transaction open. A transaction in which nothing was
+executed never reaches the server.
+
 The statements the hot path repeats are kept prepared on each session
 (`common.prepared`): the backend knows which ones the current session has
 (`prepared_statements`, emptied with every new session), and whether it may use them at all
@@ -59,6 +68,56 @@ class UtcTimestamptzLoader:
         return _TIMESTAMPTZ_LOADER(oid, context)
 
 
+_IDLE = pq.TransactionStatus.IDLE
+
+
+def _begin_pending(connection: psycopg.Connection) -> bool:
+    return getattr(connection, "begin_pending", False)
+
+
+class BeginAheadCursor(base.Cursor):
+    """Django's psycopg cursor, sending a held BEGIN (`DatabaseWrapper._set_autocommit`)
+    ahead of the statement it executes, in one message, and leaving the cursor on that
+    statement's result, as if the BEGIN had gone on its own."""
+
+    def execute(self, query, params=None, **kwargs):
+        connection = self.connection
+        if not _begin_pending(connection):
+            return super().execute(query, params, **kwargs)
+        if not isinstance(query, str) or kwargs.get("prepare") or kwargs.get("binary"):
+            _begin_now(connection)
+            return super().execute(query, params, **kwargs)
+        try:
+            super().execute("BEGIN; " + query, params, **kwargs)
+        except BaseException:
+            # Sent (the server opened the transaction, whatever failed after), or not.
+            if connection.info.transaction_status != _IDLE:
+                connection.begin_pending = False
+            raise
+        connection.begin_pending = False
+        self.nextset()  # past BEGIN's result, to the statement's
+        return self
+
+    def executemany(self, query, params_seq, **kwargs):
+        _begin_now(self.connection)
+        return super().executemany(query, params_seq, **kwargs)
+
+    def copy(self, statement, params=None, **kwargs):
+        _begin_now(self.connection)
+        return super().copy(statement, params, **kwargs)
+
+    def stream(self, query, params=None, **kwargs):
+        _begin_now(self.connection)
+        return super().stream(query, params, **kwargs)
+
+
+def _begin_now(connection: psycopg.Connection) -> None:
+    """Send a held BEGIN on its own (before what cannot carry it)."""
+    if _begin_pending(connection):
+        connection.begin_pending = False
+        connection.execute("BEGIN")
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     # The names of the statements prepared on the current session (`common.prepared`), or
     # None where statements are not to be prepared; `prepared_unsure` after an error that
@@ -68,6 +127,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def get_new_connection(self, conn_params: dict) -> psycopg.Connection:
         connection = super().get_new_connection(conn_params)
+        connection.cursor_factory = BeginAheadCursor
+        connection.begin_pending = False
         # A new session has no prepared statement.
         self.prepared_statements = set() if self.settings_dict.get("PREPARED_STATEMENTS") else None
         self.prepared_unsure = False
@@ -86,3 +147,32 @@ class DatabaseWrapper(base.DatabaseWrapper):
         except (OSError, ValueError):
             return False
         return not readable or super().is_usable()
+
+    def _set_autocommit(self, autocommit: bool) -> None:
+        """Django's autocommit on and off, with psycopg's left on: off holds a BEGIN for the
+        next statement (`BeginAheadCursor`); on drops one still held (nothing was run)."""
+        connection = self.connection
+        with self.wrap_database_errors:
+            if not connection.autocommit:
+                connection.autocommit = True  # a new connection: psycopg starts without
+        connection.begin_pending = not autocommit
+
+    def _commit(self) -> None:
+        super()._commit()
+        self._begin_again()
+
+    def _rollback(self) -> None:
+        super()._rollback()
+        self._begin_again()
+
+    def _begin_again(self) -> None:
+        # With autocommit off, the statement after a COMMIT or ROLLBACK starts a new
+        # transaction, as psycopg's would.
+        if self.connection is not None and not self.get_autocommit():
+            self.connection.begin_pending = True
+
+    def create_cursor(self, name: str | None = None):
+        if name and self.connection is not None:
+            # A named cursor is declared by psycopg itself: the transaction starts first.
+            _begin_now(self.connection)
+        return super().create_cursor(name)
