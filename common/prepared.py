@@ -586,6 +586,39 @@ def pk_update(
     if not pks:
         return 0
     connection = connections[using]
+    sql, params = _pk_update_statement(connection, model, pks, values, increments)
+    with connection.cursor() as cursor:
+        _execute(cursor, sql, params)
+        return cursor.rowcount
+
+
+def pk_updates(
+    model: type[Model],
+    changes: Sequence[tuple[Sequence[Any], dict[str, Any]]],
+    *,
+    using: str = "default",
+) -> None:
+    """`pk_update(model, pks, values)` for each (pks, values) of `changes`, in one round trip
+    on PostgreSQL (one message of several statements), one after another elsewhere."""
+    connection = connections[using]
+    statements = [
+        _pk_update_statement(connection, model, pks, values, ()) for pks, values in changes if pks
+    ]
+    if not statements:
+        return
+    with connection.cursor() as cursor:
+        if _several_statements_per_execute(cursor):
+            for _ in _send(cursor, statements):
+                pass
+        else:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+
+
+def _pk_update_statement(
+    connection, model: type[Model], pks: Sequence[Any], values: dict, increments: Sequence[str]
+) -> tuple[str, list]:
+    """The UPDATE of `pk_update`, with its parameters."""
     quote = connection.ops.quote_name
     meta = model._meta
     fields = [meta.get_field(name) for name in values]
@@ -602,9 +635,7 @@ def pk_update(
         field.get_db_prep_save(value, connection)
         for field, value in zip(fields, values.values(), strict=True)
     ]
-    with connection.cursor() as cursor:
-        _execute(cursor, sql, [*params, *pks])
-        return cursor.rowcount
+    return sql, [*params, *pks]
 
 
 # --- Inserts of one new row --------------------------------------------------------------------

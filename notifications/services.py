@@ -24,8 +24,15 @@ from django.db.models import Q
 
 from auctions.models import Auction, Bid
 from common import clock
-from common.prepared import PreparedQuery, model_insert, models_insert, pk_update
-from notifications import emails, selectors, tasks
+from common.prepared import (
+    PreparedQuery,
+    fetch_together,
+    model_insert,
+    models_insert,
+    pk_update,
+    pk_updates,
+)
+from notifications import dispatch, emails, selectors, tasks
 from notifications.models import Event, Notification
 
 logger = logging.getLogger(__name__)
@@ -35,14 +42,21 @@ User = get_user_model()
 
 
 def event_record(
-    kind: Event.Kind, *, auction: Auction, bid: Bid | None = None, payload: dict | None = None
+    kind: Event.Kind,
+    *,
+    auction: Auction,
+    bid: Bid | None = None,
+    payload: dict | None = None,
+    batched: bool = False,
 ) -> Event:
     """Write the intent to notify, in the caller's transaction; fan out after commit.
 
     Must be called inside the transaction that makes the change the event describes, so
     that both commit or neither does. Locks nothing. After commit, the fan-out task is
     enqueued; if the broker is down then, the error is logged and the sweep re-dispatches
-    the event later (`notifications_recover`).
+    the event later (`notifications_recover`). With `batched`, the event is handed to the
+    process's collector instead, which publishes the events of a short window together
+    (`notifications.dispatch`): for frequent, small events (a new bid).
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_record() must be called inside the change's transaction")
@@ -60,7 +74,10 @@ def event_record(
     event_id = event.pk
 
     def fanout_dispatch() -> None:
-        tasks.event_fanout_task.delay(event_id)
+        if batched:
+            dispatch.collector.add(event_id)
+        else:
+            tasks.event_fanout_task.delay(event_id)
 
     # robust: a failure to publish is logged, never turned into an error for the request
     # whose change already committed. (A named function, not a partial: Django's log line
@@ -233,12 +250,27 @@ _EVENT_LOCK = PreparedQuery(
 )
 
 
+# Up to this many events (a batch of new bids) are locked and advanced with the statements of
+# a single event, sent together in one round trip; more (a burst of closes) by one query each.
+_TOGETHER_MAX = 20
+
+
 def _events_lock(event_ids: Sequence[int]) -> list[Event]:
     """The events among `event_ids` still to expand, locked, in id order, with their
     auction (and owner) and bid; those another worker holds are skipped."""
     if len(event_ids) == 1:
         event = _EVENT_LOCK.fetch_one(event_ids[0])
         return [event] if event is not None else []
+    if len(event_ids) <= _TOGETHER_MAX:
+        # In id order: the statements run one after another, so the locks are taken in it.
+        reads = [(_EVENT_LOCK, event_id) for event_id in sorted(set(event_ids))]
+        events = [event for event in fetch_together(reads) if event is not None]
+        closed = [event for event in events if event.kind == Event.Kind.AUCTION_CLOSED]
+        if closed:  # their messages name the seller
+            owners = User.objects.in_bulk({event.auction.owner_id for event in closed})
+            for event in closed:
+                event.auction.owner = owners[event.auction.owner_id]
+        return events
     return list(
         Event.objects.select_for_update(of=("self",), skip_locked=True)
         .select_related("auction", "auction__owner", "bid")
@@ -251,10 +283,12 @@ def _events_progress(
     events: list[Event], batches: dict, unfinished: list[int], now: datetime
 ) -> None:
     """Record how far each event's expansion got (its cursor), and which are done."""
-    if len(events) == 1:
-        [event] = events
-        done = {} if unfinished else {"expanded_at": now}
-        pk_update(Event, [event.pk], {"cursor": event.cursor, "touched_at": now, **done})
+    if len(events) <= _TOGETHER_MAX:
+        changes = []
+        for event in events:
+            done = {} if event.pk in unfinished else {"expanded_at": now}
+            changes.append(([event.pk], {"cursor": event.cursor, "touched_at": now, **done}))
+        pk_updates(Event, changes)
         return
     # Three plain statements rather than one `bulk_update` of three fields: the CASE
     # expressions of a burst of events cost more to compile than the rest of the work.

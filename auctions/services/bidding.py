@@ -258,6 +258,7 @@ def bid_place(
                     "amount": f"{auction.current_price:.2f}",
                     "min_next_bid": f"{auction.min_next_bid:.2f}",
                 },
+                batched=True,  # one task for the new bids of a short window
             )
     bid.auction = auction
     return bid

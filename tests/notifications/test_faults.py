@@ -1,5 +1,6 @@
 """Nothing is lost when the mail server, the broker or a worker is down for a while."""
 
+import os
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def broker_outage():
     """Point this process's Celery producer at a port where nothing listens; calling the
-    fixture's value ends the outage."""
+    fixture's value ends the outage. Celery prefers the CELERY_BROKER_URL environment
+    variable (set for the PostgreSQL + Redis run) to its setting: both are moved."""
 
     def reset_pools():
         celery_app._pool = None
@@ -28,12 +30,18 @@ def broker_outage():
 
     conf = celery_app.conf
     saved = (conf.broker_url, conf.broker_transport, conf.broker_transport_options)
-    conf.broker_url, conf.broker_transport = "redis://127.0.0.1:9/0", "common.broker:Transport"
+    saved_env = os.environ.get("CELERY_BROKER_URL")
+    down = "redis://127.0.0.1:9/0"
+    conf.broker_url, conf.broker_transport = down, "common.broker:Transport"
     conf.broker_transport_options = {}
+    if saved_env is not None:
+        os.environ["CELERY_BROKER_URL"] = down
     reset_pools()
 
     def restore():
         conf.broker_url, conf.broker_transport, conf.broker_transport_options = saved
+        if saved_env is not None:
+            os.environ["CELERY_BROKER_URL"] = saved_env
         reset_pools()
 
     yield restore
