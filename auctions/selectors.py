@@ -43,6 +43,7 @@ def auction_get(auction_id: int) -> Auction:
         auction_id,
         other=auction_id + 1,
         field=Auction._meta.pk,
+        prepare=True,  # by primary key: one plan for every id
     )
     if not rows:
         raise AuctionNotFound(f"There is no auction with id {auction_id}.")

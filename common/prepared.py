@@ -397,16 +397,19 @@ class _Statement:
     positions: tuple[int, ...]
     converters: tuple[tuple[int, Sequence[Callable], Any], ...] = ()
 
-    def run(self, value: Any, using: str, *, extra: Sequence = ()) -> list[Sequence]:
+    def run(
+        self, value: Any, using: str, *, extra: Sequence = (), prepare: bool = False
+    ) -> list[Sequence]:
         """The rows for `value`; `extra` are the parameters of placeholders appended to
-        the compiled SQL (a page's LIMIT and OFFSET)."""
+        the compiled SQL (a page's LIMIT and OFFSET); with `prepare`, through a statement
+        the session keeps prepared (`_execute`)."""
         connection = connections[using]
         params = list(self.params)
         prepared = self.field.get_db_prep_value(value, connection)
         for position in self.positions:
             params[position] = prepared
         params.extend(extra)
-        return _rows_run(connection, self.sql, params, self.converters)
+        return _rows_run(connection, self.sql, params, self.converters, prepare=prepare)
 
 
 def _statement_compile(
@@ -492,11 +495,14 @@ def values_run(
     using: str = "default",
     count: bool = False,
     window: tuple[int, int] | None = None,
+    prepare: bool = False,
 ) -> list[Sequence]:
     """The rows of `values_at(value)` (with `count`: one row, its count; with `window`:
     the rows from `start` up to `stop`), through SQL compiled once per process for `key`.
     `other` is another value of the same kind, used once to find where the value enters
-    the SQL; `field` prepares it for the database."""
+    the SQL; `field` prepares it for the database. With `prepare`, the session keeps the
+    statement prepared: for a lookup by key, whose plan does not depend on the value (a
+    list filtered by an instant is planned for each instant, which prepared costs more)."""
     paged = window is not None
     key = (using, connections[using].vendor, key, count, paged)
     compiled, statement = _statements.get(key)
@@ -511,7 +517,8 @@ def values_run(
             _statements.put(key, statement)
     start, stop = window or (0, None)
     if statement is not None:
-        return statement.run(value, using, extra=(stop - start, start) if paged else ())
+        extra = (stop - start, start) if paged else ()
+        return statement.run(value, using, extra=extra, prepare=prepare)
     queryset = values_at(value)  # not reusable: the ORM, as usual
     return [(queryset.count(),)] if count else list(queryset[start:stop])
 
