@@ -26,6 +26,7 @@ them again.
 """
 
 import hashlib
+import itertools
 import re
 import threading
 from collections import OrderedDict
@@ -162,14 +163,8 @@ def fetch_together(
     connection = connections[using]
     statements = [query._statement(value, using) for query, value in reads]
     with connection.cursor() as cursor:
-        if _several_statements_per_execute(cursor):
-            sent = _send(cursor, [(compiled.sql, params) for compiled, params in statements])
-            rows = [cursor.fetchone() for _ in sent]
-        else:
-            rows = []
-            for compiled, params in statements:
-                cursor.execute(compiled.sql, params)
-                rows.append(cursor.fetchone())
+        each = _run_each(cursor, [(compiled.sql, params) for compiled, params in statements])
+        rows = [cursor.fetchone() for _ in each]
     return [
         query._instance(compiled, row, using)
         for (query, _), (compiled, _), row in zip(reads, statements, rows, strict=True)
@@ -223,6 +218,7 @@ class _ServerStatement:
 
 
 _server_statements: dict[str, _ServerStatement | None] = {}
+_UNSEEN: Any = object()
 _PLACEHOLDER = re.compile(r"%[%s]")
 
 
@@ -232,17 +228,11 @@ def _server_statement(sql: str, count: int) -> _ServerStatement | None:
     statement = _server_statements.get(sql, _UNSEEN)
     if statement is not _UNSEEN:
         return statement
-    numbers = iter(range(1, count + 1))
-    found = 0
-
-    def number(match: re.Match) -> str:
-        nonlocal found
-        if match.group() == "%%":
-            return "%%"
-        found += 1
-        return f"${next(numbers, 0)}"
-
-    numbered = _PLACEHOLDER.sub(number, sql)
+    numbers = itertools.count(1)
+    numbered = _PLACEHOLDER.sub(
+        lambda match: "%%" if match.group() == "%%" else f"${next(numbers)}", sql
+    )
+    found = next(numbers) - 1
     statement = None
     if count and found == count:
         name = "stmt_" + hashlib.sha256(sql.encode()).hexdigest()[:24]
@@ -255,7 +245,6 @@ def _server_statement(sql: str, count: int) -> _ServerStatement | None:
     return statement
 
 
-_UNSEEN: Any = object()
 _EXECUTED = re.compile(r"\bEXECUTE (stmt_[0-9a-f]{24})\(")
 
 
@@ -315,14 +304,23 @@ def _send(cursor, statements: Sequence[tuple[str, Sequence]]) -> Iterator[None]:
         yield
 
 
+def _run_each(cursor, statements: Sequence[tuple[str, Sequence]]) -> Iterator[None]:
+    """Run `statements` ((sql, params) each), yielding once per statement with the cursor on
+    its result: in one message, prepared where the session may keep them, on PostgreSQL
+    (`_send`); one after another elsewhere. Consume the whole iterator."""
+    if _several_statements_per_execute(cursor):
+        yield from _send(cursor, statements)
+        return
+    for sql, params in statements:
+        cursor.execute(sql, params)
+        yield
+
+
 def _execute(cursor, sql: str, params: Sequence) -> None:
     """`cursor.execute(sql, params)`, as EXECUTE of a statement the session keeps prepared
     where it can (PostgreSQL); the cursor is left on the statement's result."""
-    if _several_statements_per_execute(cursor):
-        for _ in _send(cursor, [(sql, params)]):
-            pass
-    else:
-        cursor.execute(sql, params)
+    for _ in _run_each(cursor, [(sql, params)]):
+        pass
 
 
 C = TypeVar("C")
@@ -614,12 +612,8 @@ def pk_updates(
     if not statements:
         return
     with connection.cursor() as cursor:
-        if _several_statements_per_execute(cursor):
-            for _ in _send(cursor, statements):
-                pass
-        else:
-            for sql, params in statements:
-                cursor.execute(sql, params)
+        for _ in _run_each(cursor, statements):
+            pass
 
 
 def _pk_update_statement(
