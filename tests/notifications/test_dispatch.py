@@ -9,7 +9,11 @@ import pytest
 
 from notifications import dispatch, tasks
 from notifications.models import Event, Notification
-from tests.notifications.test_delivery_end_to_end import bid, create_auction
+from tests.notifications.test_delivery_end_to_end import (
+    assert_one_recipient_per_message,
+    bid,
+    create_auction,
+)
 from tests.notifications.test_faults import broker_outage  # noqa: F401 (a fixture)
 from tests.support.worker import wait_for
 
@@ -102,3 +106,43 @@ def test_a_batch_the_broker_refuses_is_logged_and_the_sweep_sends_it_later(
     end_outage()
     start_worker(beat=True)
     wait_for(lambda: any("outbid" in m.subject for m in mailbox.to("ann@example.com")), timeout=40)
+
+
+def test_new_bids_on_one_auction_in_one_window_give_each_earlier_bidder_one_email_per_bid(
+    client_for, mailbox, start_worker, published, settings
+):
+    # The contract: every user who bid before a new bid, but its bidder, gets one email with
+    # the new price, however many bids they placed. Expanded together, the events of one
+    # batch must still each see only the bids before their own.
+    settings.NOTIFICATION_DISPATCH_WINDOW_SECONDS = 1.0
+    owner = client_for("owner")
+    ann, bob, cat = client_for("ann"), client_for("bob"), client_for("cat")
+    auction_id = create_auction(owner, title="Copper kettle")["id"]
+    start_worker()
+    wait_for(lambda: len(mailbox.snapshot()) >= 3)  # the new-auction emails
+    mailbox.clear()
+
+    bid(ann, auction_id, "100.00")  # the first bid: nobody to tell
+    bid(bob, auction_id, "105.00")  # tells ann
+    bid(ann, auction_id, "110.00")  # tells bob
+    bid(cat, auction_id, "115.00")  # tells ann and bob
+
+    wait_for(lambda: len(published) >= 1, timeout=5)
+    assert [len(batch) for batch in published] == [3]  # one task for the three events
+    wait_for(lambda: len(mailbox.snapshot()) >= 4, timeout=30)
+    subjects = {
+        user: sorted(m.subject for m in mailbox.to(f"{user}@example.com"))
+        for user in ("ann", "bob", "cat")
+    }
+    assert subjects == {
+        "ann": [
+            "You were outbid on Copper kettle: now 105.00 USD",
+            "You were outbid on Copper kettle: now 115.00 USD",
+        ],
+        "bob": [
+            "New bid on Copper kettle: 115.00 USD",  # no longer the leader when cat bid
+            "You were outbid on Copper kettle: now 110.00 USD",
+        ],
+        "cat": [],
+    }
+    assert_one_recipient_per_message(mailbox)
