@@ -55,6 +55,7 @@ class Sizes:
     fanout_timeout_s: float
     closing_timeout_s: float
     warmup_requests: int
+    bid_warmup_s: float  # bids before `hot` and `spread` measure, with the same clients
 
 
 FULL = Sizes(
@@ -73,6 +74,7 @@ FULL = Sizes(
     fanout_timeout_s=60,
     closing_timeout_s=30,
     warmup_requests=200,
+    bid_warmup_s=2,
 )
 
 QUICK = Sizes(
@@ -91,6 +93,7 @@ QUICK = Sizes(
     fanout_timeout_s=20,
     closing_timeout_s=15,
     warmup_requests=50,
+    bid_warmup_s=0.5,
 )
 
 

@@ -144,6 +144,19 @@ class Stats:
     cpu_account: "CpuAccount | None" = None
     error_samples: list[str] = field(default_factory=list)
 
+    def begin(self) -> None:
+        """Start the clocks: wall time, the load generator's CPU, the stack's CPU."""
+        if self.cpu_account:
+            self.cpu_account.begin()
+        self.cpu_start = process_cpu_seconds()
+        self.started = time.perf_counter()
+
+    def finish(self) -> None:
+        self.ended = time.perf_counter()
+        self.cpu_end = process_cpu_seconds()
+        if self.cpu_account:
+            self.cpu_account.finish()
+
     def record(self, status: int, seconds: float) -> None:
         self.latencies.append(seconds)
         self.statuses[status] += 1
@@ -291,14 +304,7 @@ async def run_users(
     Each user is called with the deadline (a `time.perf_counter()` value) and loops until
     it passes; the run's wall time ends when the last user returns.
     """
-    if stats.cpu_account:
-        stats.cpu_account.begin()
-    stats.cpu_start = process_cpu_seconds()
-    stats.started = time.perf_counter()
-    deadline = stats.started + duration
-    await asyncio.gather(*(user(deadline) for user in users))
-    stats.ended = time.perf_counter()
-    stats.cpu_end = process_cpu_seconds()
-    if stats.cpu_account:
-        stats.cpu_account.finish()
+    stats.begin()
+    await asyncio.gather(*(user(stats.started + duration) for user in users))
+    stats.finish()
     return stats

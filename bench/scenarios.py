@@ -240,38 +240,85 @@ def _max_bid_id(conn: psycopg.Connection) -> int:
     return conn.execute("SELECT coalesce(max(id), 0) FROM auctions_bid").fetchone()[0]
 
 
-def _bid_result(
-    ctx: Context, stats: Stats, outcome: BidOutcome, ids: list[int], before_id: int
-) -> dict:
+def _bid_result(ctx: Context, phases: "BidPhases", ids: list[int], before_id: int) -> dict:
+    stats, outcome = phases.stats, phases.outcome
+    warm_stats, warm = phases.warmup_stats, phases.warmup
     check = bid_invariants(ctx.conn, ids)
     (new_bids,) = ctx.conn.execute(
         "SELECT count(*) FROM auctions_bid WHERE auction_id = ANY(%s) AND id > %s",
         (ids, before_id),
     ).fetchone()
     violations = check["violations"]
-    # Every 201 the clients saw is one bid row, and no row appeared without a 201. Only
-    # checkable when no answer was lost on the way (a lost answer may hide either).
-    if stats.conn_errors == 0 and new_bids != outcome.accepted:
+    conn_errors = stats.conn_errors + warm_stats.conn_errors
+    # Every 201 the clients saw (warm-up included) is one bid row, and no row appeared
+    # without a 201. Only checkable when no answer was lost on the way (a lost answer may
+    # hide either).
+    if conn_errors == 0 and new_bids != outcome.accepted + warm.accepted:
         violations += 1
-        check["details"].append(f"{outcome.accepted} bids answered 201, {new_bids} rows")
+        check["details"].append(
+            f"{outcome.accepted + warm.accepted} bids answered 201, {new_bids} rows"
+        )
     return {
         **stats.summary(),
+        # A 5xx or a lost connection fails the run in the warm-up too.
+        "errors_5xx": stats.errors_5xx + warm_stats.errors_5xx,
+        "conn_errors": conn_errors,
         "bid_rps": stats.rps,
         "accepted": outcome.accepted,
         "accepted_per_s": outcome.accepted / stats.wall,
         "too_low": outcome.too_low,
         "other_4xx": dict(outcome.other_4xx),
         "auctions": len(ids),
+        "warmup": {
+            "duration_s": warm_stats.wall,
+            "requests": warm_stats.requests,
+            "accepted": warm.accepted,
+        },
         "violations": violations,
         "invariants": check,
     }
+
+
+@dataclass
+class BidPhases:
+    """A bid scenario's two phases: the warm-up, then the measured run. Each user records
+    into the phase under way; what it saw carries over from one phase to the next."""
+
+    stats: Stats
+    outcome: BidOutcome = field(default_factory=BidOutcome)
+    warmup_stats: Stats = field(default_factory=lambda: Stats("warmup"))
+    warmup: BidOutcome = field(default_factory=BidOutcome)
+    warming: bool = True
+
+    def current(self) -> tuple[Stats, BidOutcome]:
+        if self.warming:
+            return self.warmup_stats, self.warmup
+        return self.stats, self.outcome
+
+    async def run(self, users: list, duration: float, warmup: float) -> None:
+        """The users bid for `warmup` seconds unmeasured, then `duration` seconds measured,
+        without a pause: a request belongs to the phase it started in.
+
+        The warm-up runs the first bids of each worker process (first compilation of a
+        statement, first PREPARE on its database session, first publication to the broker)
+        and the 16 simultaneous first connections before the clock starts, as the reads'
+        warm-up does: the figures describe a running service, not one starting."""
+        self.warmup_stats.begin()
+        deadline = self.warmup_stats.started + warmup + duration
+        running = asyncio.gather(*(user(deadline) for user in users))
+        await asyncio.sleep(warmup)
+        self.warmup_stats.finish()
+        self.stats.begin()
+        self.warming = False
+        await running
+        self.stats.finish()
 
 
 async def scenario_hot(ctx: Context) -> dict:
     """USERS bidders on one auction, each bidding the min_next_bid it last saw."""
     auction_id = ctx.layout.hot_id
     bidders = ctx.clients[:USERS]
-    stats, outcome = ctx.stats("hot"), BidOutcome()
+    phases = BidPhases(ctx.stats("hot"))
     before_id = _max_bid_id(ctx.conn)
 
     async def user_for(client_info: Client):
@@ -283,6 +330,7 @@ async def scenario_hot(ctx: Context) -> dict:
 
         async def run(deadline: float) -> None:
             while time.perf_counter() < deadline:
+                stats, outcome = phases.current()
                 answer = await _bid(stats, outcome, client, auction_id, state["next"])
                 if answer == "accepted":
                     state["next"] += step
@@ -293,8 +341,8 @@ async def scenario_hot(ctx: Context) -> dict:
         return run
 
     users = [await user_for(b) for b in bidders]
-    await run_users(stats, users, ctx.sizes.hot_s)
-    result = _bid_result(ctx, stats, outcome, [auction_id], before_id)
+    await phases.run(users, ctx.sizes.hot_s, ctx.sizes.bid_warmup_s)
+    result = _bid_result(ctx, phases, [auction_id], before_id)
     ctx.log(
         f"hot: {result['bid_rps']:.0f} bids/s ({result['accepted_per_s']:.0f} accepted/s), "
         f"p99 {result['p99_ms']:.1f} ms, violations {result['violations']}"
@@ -310,7 +358,7 @@ async def scenario_spread(ctx: Context) -> dict:
     state = _auction_state(ctx.conn, ids)
     steps = {aid: step for aid, (_, step) in state.items()}
     bidders = ctx.clients[USERS : 2 * USERS]
-    stats, outcome = ctx.stats("spread"), BidOutcome()
+    phases = BidPhases(ctx.stats("spread"))
     before_id = _max_bid_id(ctx.conn)
 
     def user_for(client_info: Client, seed: int):
@@ -321,6 +369,7 @@ async def scenario_spread(ctx: Context) -> dict:
             client = ctx.http(client_info)
             while time.perf_counter() < deadline:
                 aid = rng.choice(ids)
+                stats, outcome = phases.current()
                 answer = await _bid(stats, outcome, client, aid, seen[aid])
                 if answer == "accepted":
                     seen[aid] += steps[aid]
@@ -331,8 +380,8 @@ async def scenario_spread(ctx: Context) -> dict:
         return run
 
     users = [user_for(b, n) for n, b in enumerate(bidders)]
-    await run_users(stats, users, ctx.sizes.spread_s)
-    result = _bid_result(ctx, stats, outcome, ids, before_id)
+    await phases.run(users, ctx.sizes.spread_s, ctx.sizes.bid_warmup_s)
+    result = _bid_result(ctx, phases, ids, before_id)
     ctx.log(
         f"spread: {result['bid_rps']:.0f} bids/s ({result['accepted_per_s']:.0f} accepted/s), "
         f"p99 {result['p99_ms']:.1f} ms, violations {result['violations']}"
