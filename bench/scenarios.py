@@ -6,9 +6,9 @@ the SMTP sink received. A scenario returns a dict of figures for the JSON report
 `violations` figure counts broken invariants, and any violation, 5xx answer or failed
 connection fails the run.
 
-Order (`ORDER`): the limits first (pgbench, then the floor), the reads, then the mail-heavy
-scenarios while the Celery workers are idle, then the bid scenarios, whose notification
-emails keep the mailer busy for a while after they end.
+Order (`ORDER`): pgbench, then the mail-heavy scenarios while the Celery workers are idle,
+then, back to back, the floor and the HTTP scenarios divided by it: the reads, then the bid
+scenarios, whose notification emails keep the mailer busy for a while after they end.
 """
 
 import asyncio
@@ -43,7 +43,7 @@ from bench.sink import SinkLog
 API = "/api/v1"
 USERS = 16  # concurrent virtual users in every HTTP scenario
 PG_CLIENTS = 8
-ORDER = ("pg", "floor", "list", "detail", "fanout", "closing", "hot", "spread")
+ORDER = ("pg", "fanout", "closing", "floor", "list", "detail", "hot", "spread")
 
 
 @dataclass
@@ -899,7 +899,7 @@ async def settle(ctx: Context, *, quiet: float = 1.5, limit: float) -> dict:
 
 
 # Scenarios measured on a quiet mail pipeline: the bench waits for it before them.
-SETTLE_BEFORE = ("closing", "hot")
+SETTLE_BEFORE = ("closing", "floor", "hot")
 
 
 async def run_all(ctx: Context, selected: list[str]) -> dict:
