@@ -56,6 +56,7 @@ class Sizes:
     closing_timeout_s: float
     warmup_requests: int
     bid_warmup_s: float  # bids before `hot` and `spread` measure, with the same clients
+    floor_slice_s: float  # the floor again after each scenario divided by it
 
 
 FULL = Sizes(
@@ -75,6 +76,7 @@ FULL = Sizes(
     closing_timeout_s=30,
     warmup_requests=200,
     bid_warmup_s=2,
+    floor_slice_s=5,
 )
 
 QUICK = Sizes(
@@ -94,6 +96,7 @@ QUICK = Sizes(
     closing_timeout_s=15,
     warmup_requests=50,
     bid_warmup_s=0.5,
+    floor_slice_s=2,
 )
 
 

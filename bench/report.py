@@ -61,12 +61,17 @@ def _meets(value, comparison: str, goal) -> bool | None:
 
 def complete(results: dict) -> dict:
     """Add the ratios, the targets and the overall verdict to the scenarios' figures."""
-    floor = _get(results, "floor.rps")
+
+    def floor(name: str):
+        """The floor around the scenario (the mean of the floor before and after it), or
+        the floor of the run when it was not measured after it."""
+        return _get(results, f"{name}.floor_rps") or _get(results, "floor.rps")
+
     results["ratios"] = {
-        "hot_vs_floor": _ratio(_get(results, "hot.bid_rps"), floor),
-        "spread_vs_floor": _ratio(_get(results, "spread.bid_rps"), floor),
-        "list_vs_floor": _ratio(_get(results, "list.rps"), floor),
-        "detail_vs_floor": _ratio(_get(results, "detail.rps"), floor),
+        "hot_vs_floor": _ratio(_get(results, "hot.bid_rps"), floor("hot")),
+        "spread_vs_floor": _ratio(_get(results, "spread.bid_rps"), floor("spread")),
+        "list_vs_floor": _ratio(_get(results, "list.rps"), floor("list")),
+        "detail_vs_floor": _ratio(_get(results, "detail.rps"), floor("detail")),
         "hot_vs_pg": _ratio(_get(results, "hot.bid_rps"), _get(results, "pg.hot_tps")),
         "spread_vs_pg": _ratio(_get(results, "spread.bid_rps"), _get(results, "pg.spread_tps")),
         "hot_accepted_vs_pg": _ratio(
@@ -166,6 +171,19 @@ def markdown(results: dict) -> str:
             f"| {_fmt(s.get('loadgen_cpu_share'), 2)} |"
         )
     lines += _cpu_table(results, [name for name, *_ in rows])
+    slices = _get(results, "floor.slices") or []
+    if len(slices) > 1:
+        parts = [
+            f"{_fmt(part['rps'], 0)}" + (f" after {part['after']}" if part["after"] else "")
+            for part in slices
+        ]
+        lines += [
+            "",
+            "The floor, req/s, before the reads and again after each scenario divided by it "
+            "(each ratio divides by the mean of the floor before and after it): "
+            + ", ".join(parts)
+            + ".",
+        ]
     pg = results.get("pg")
     if isinstance(pg, dict):
         lines += [

@@ -165,12 +165,47 @@ def _read_result(stats: Stats) -> dict:
     return {**stats.summary(), "non_200": unexpected, "violations": 0}
 
 
+def _floor_path(ctx: Context) -> str:
+    return f"{API}/bench/floor?id={ctx.layout.active[0]}"
+
+
 async def scenario_floor(ctx: Context) -> dict:
-    path = f"{API}/bench/floor?id={ctx.layout.active[0]}"
+    path = _floor_path(ctx)
     await _warmup(ctx, path, ctx.sizes.warmup_requests)
     stats = await _read_scenario(ctx, "floor", [path], ctx.sizes.floor_s)
     ctx.log(f"floor: {stats.rps:.0f} req/s, p99 {stats.percentile_ms(99):.1f} ms")
-    return _read_result(stats)
+    result = _read_result(stats)
+    result["slices"] = [_floor_slice(None, stats)]
+    return result
+
+
+def _floor_slice(after: str | None, stats: Stats) -> dict:
+    return {
+        "after": after,
+        "requests": stats.requests,
+        "duration_s": stats.wall,
+        "rps": stats.rps,
+        "p99_ms": stats.percentile_ms(99),
+    }
+
+
+async def floor_again(ctx: Context, after: str) -> None:
+    """The floor once more, right after `after`: that scenario's ratio divides by the mean
+    of the floor just before it and this one (`<scenario>.floor_rps`), so that a machine
+    that speeds up or slows down during the run moves both sides of the ratio alike.
+    `floor.rps` becomes the rate over every slice (its percentiles stay the first's); a
+    5xx or a lost connection in any slice fails the run like any other."""
+    floor = ctx.results["floor"]
+    stats = await _read_scenario(ctx, "floor", [_floor_path(ctx)], ctx.sizes.floor_slice_s)
+    before = floor["slices"][-1]["rps"]
+    floor["slices"].append(_floor_slice(after, stats))
+    ctx.results[after]["floor_rps"] = (before + stats.rps) / 2
+    requests = sum(part["requests"] for part in floor["slices"])
+    floor["rps"] = requests / sum(part["duration_s"] for part in floor["slices"])
+    floor["errors_5xx"] += stats.errors_5xx
+    floor["conn_errors"] += stats.conn_errors
+    floor["non_200"] += sum(n for status, n in stats.statuses.items() if status != 200)
+    ctx.log(f"floor after {after}: {stats.rps:.0f} req/s")
 
 
 async def scenario_list(ctx: Context) -> dict:
@@ -900,6 +935,9 @@ async def settle(ctx: Context, *, quiet: float = 1.5, limit: float) -> dict:
 
 # Scenarios measured on a quiet mail pipeline: the bench waits for it before them.
 SETTLE_BEFORE = ("closing", "floor", "hot")
+# Scenarios divided by the floor, each followed by the floor again (`floor_again`); after
+# the bid scenarios once their new-bid emails have stopped arriving.
+BRACKETED = ("list", "detail", "hot", "spread")
 
 
 async def run_all(ctx: Context, selected: list[str]) -> dict:
@@ -914,6 +952,13 @@ async def run_all(ctx: Context, selected: list[str]) -> dict:
         if settled is not None:
             ctx.results[name]["settle"] = settled
         ctx.stack.check_alive()
+        if name in BRACKETED and "floor" in ctx.results:
+            if name in SETTLE_BEFORE or name == "spread":
+                ctx.results[name]["settle_after"] = await settle(
+                    ctx, limit=ctx.sizes.fanout_timeout_s / 2
+                )
+            await floor_again(ctx, name)
+            ctx.stack.check_alive()
     fanout = ctx.results.get("fanout")
     if fanout is not None:
         # For information: what the fan-out had delivered once everything else was done.
