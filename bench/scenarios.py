@@ -935,9 +935,10 @@ async def settle(ctx: Context, *, quiet: float = 1.5, limit: float) -> dict:
 
 # Scenarios measured on a quiet mail pipeline: the bench waits for it before them.
 SETTLE_BEFORE = ("closing", "floor", "hot")
-# Scenarios divided by the floor, each followed by the floor again (`floor_again`); after
-# the bid scenarios once their new-bid emails have stopped arriving.
+# Scenarios divided by the floor, each followed by the floor again (`floor_again`).
 BRACKETED = ("list", "detail", "hot", "spread")
+# Scenarios whose new-bid emails go on after them: the floor after them waits for the mail.
+MAILING = ("hot", "spread")
 
 
 async def run_all(ctx: Context, selected: list[str]) -> dict:
@@ -953,7 +954,7 @@ async def run_all(ctx: Context, selected: list[str]) -> dict:
             ctx.results[name]["settle"] = settled
         ctx.stack.check_alive()
         if name in BRACKETED and "floor" in ctx.results:
-            if name in SETTLE_BEFORE or name == "spread":
+            if name in MAILING:
                 ctx.results[name]["settle_after"] = await settle(
                     ctx, limit=ctx.sizes.fanout_timeout_s / 2
                 )
