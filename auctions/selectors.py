@@ -156,6 +156,7 @@ def _auctions_from_rows(rows: Sequence[Sequence]) -> list[Auction]:
     users: dict[int, Any] = {}
     auctions = []
     listened = pre_init.has_listeners(Auction) or post_init.has_listeners(Auction)
+    user_listened = pre_init.has_listeners(_USER) or post_init.has_listeners(_USER)
     for row in rows:
         if listened:
             auction = Auction.from_db(using, _AUCTION_ATTNAMES, row[:width])
@@ -167,7 +168,10 @@ def _auctions_from_rows(rows: Sequence[Sequence]) -> list[Auction]:
                 continue  # a null foreign key reads as None without a query
             user = users.get(user_id)
             if user is None:
-                user = _USER.from_db(using, ("id", "username"), (user_id, username))
+                if user_listened:
+                    user = _USER.from_db(using, ("id", "username"), (user_id, username))
+                else:
+                    user = _user_from_row(using, user_id, username)
                 users[user_id] = user
             field.set_cached_value(auction, user)
         auctions.append(auction)
@@ -187,6 +191,19 @@ def _auction_from_row(using: str, values: Sequence) -> Auction:
     state.adding = False
     state.db = using
     return auction
+
+
+def _user_from_row(using: str, user_id: int, username: str) -> Any:
+    """`_USER.from_db(using, ("id", "username"), (user_id, username))` without
+    `Model.__init__`, as `_auction_from_row` builds an auction (the caller checks that
+    nothing listens): the other fields are deferred, as they are after `.only()`, and load
+    from the database if read (a list page reads only the username)."""
+    user = _USER.__new__(_USER)
+    user.__dict__.update(id=user_id, username=username)
+    state = user._state = ModelState()
+    state.adding = False
+    state.db = using
+    return user
 
 
 def _values_run(key: Hashable, values_at: Callable[[Any], QuerySet], value: Any, **kwargs):

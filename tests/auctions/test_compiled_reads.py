@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 
@@ -284,3 +285,37 @@ def test_a_list_row_goes_through_model_init_when_something_listens(market):
     finally:
         post_init.disconnect(listener, sender=Auction)
     assert seen == [built]
+
+
+def test_a_list_row_builds_users_as_from_db_builds_them(market):
+    user = selectors._USER.objects.first()
+    built = selectors._user_from_row("default", user.pk, user.username)
+    expected = selectors._USER.from_db("default", ("id", "username"), (user.pk, user.username))
+    assert type(built) is type(expected)
+    assert (built._state.adding, built._state.db) == (False, "default")
+    assert vars(built).keys() - {"_state"} == vars(expected).keys() - {"_state"}
+    assert built.get_deferred_fields() == expected.get_deferred_fields()
+    assert (built.pk, built.username, built.email) == (user.pk, user.username, user.email)
+
+
+def test_a_list_row_builds_users_through_model_init_when_something_listens(market):
+    from django.db.models.signals import post_init
+
+    seen = []
+
+    def listener(sender, instance, **kwargs):
+        seen.append(instance)
+
+    led = Auction.objects.filter(leader__isnull=False, winner__isnull=True)
+    auction = led.exclude(leader=F("owner")).first()
+    row = [*_row_of(auction), auction.owner.username, auction.leader.username, None]
+    post_init.connect(listener, sender=selectors._USER)
+    try:
+        [built] = selectors._auctions_from_rows([row])
+    finally:
+        post_init.disconnect(listener, sender=selectors._USER)
+    assert seen == [built.owner, built.leader]
+    assert (built.owner.username, built.leader.username) == (
+        auction.owner.username,
+        auction.leader.username,
+    )
