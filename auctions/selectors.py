@@ -9,12 +9,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import router
-from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, F, Model, OuterRef, QuerySet, Subquery
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
 
@@ -125,6 +125,7 @@ def auction_list_compiled(
 # is read.
 
 _USER = Auction._meta.get_field("owner").related_model
+_USER_ATTNAMES = ("id", "username")  # what a list page loads of a user
 _USER_FIELDS = tuple(Auction._meta.get_field(name) for name in ("owner", "leader", "winner"))
 _AUCTION_ATTNAMES = tuple(field.attname for field in Auction._meta.concrete_fields)
 _AUCTION_ROW_COLUMNS = (*_AUCTION_ATTNAMES, *(f"{field.name}_username" for field in _USER_FIELDS))
@@ -161,7 +162,7 @@ def _auctions_from_rows(rows: Sequence[Sequence]) -> list[Auction]:
         if listened:
             auction = Auction.from_db(using, _AUCTION_ATTNAMES, row[:width])
         else:
-            auction = _auction_from_row(using, row[:width])
+            auction = _instance_from_row(Auction, using, _AUCTION_ATTNAMES, row[:width])
         for field, username in zip(_USER_FIELDS, row[width:], strict=True):
             user_id = getattr(auction, field.attname)
             if user_id is None:
@@ -169,41 +170,32 @@ def _auctions_from_rows(rows: Sequence[Sequence]) -> list[Auction]:
             user = users.get(user_id)
             if user is None:
                 if user_listened:
-                    user = _USER.from_db(using, ("id", "username"), (user_id, username))
+                    user = _USER.from_db(using, _USER_ATTNAMES, (user_id, username))
                 else:
-                    user = _user_from_row(using, user_id, username)
+                    user = _instance_from_row(_USER, using, _USER_ATTNAMES, (user_id, username))
                 users[user_id] = user
             field.set_cached_value(auction, user)
         auctions.append(auction)
     return auctions
 
 
-def _auction_from_row(using: str, values: Sequence) -> Auction:
-    """`Auction.from_db(using, _AUCTION_ATTNAMES, values)` without `Model.__init__`, for a
-    page of the list: the row's values become the instance's attributes at once, where
-    `__init__` sets them one `setattr` at a time and sends `pre_init` and `post_init`
-    (the caller checks that nothing listens). Every concrete column is in the row, and
-    none of their attribute names has a descriptor that a fresh instance would need
-    (a foreign key's `<name>_id` has one, which only drops a cached related object)."""
-    auction = Auction.__new__(Auction)
-    auction.__dict__.update(zip(_AUCTION_ATTNAMES, values, strict=True))
-    state = auction._state = ModelState()
-    state.adding = False
-    state.db = using
-    return auction
+M = TypeVar("M", bound=Model)
 
 
-def _user_from_row(using: str, user_id: int, username: str) -> Any:
-    """`_USER.from_db(using, ("id", "username"), (user_id, username))` without
-    `Model.__init__`, as `_auction_from_row` builds an auction (the caller checks that
-    nothing listens): the other fields are deferred, as they are after `.only()`, and load
-    from the database if read (a list page reads only the username)."""
-    user = _USER.__new__(_USER)
-    user.__dict__.update(id=user_id, username=username)
-    state = user._state = ModelState()
+def _instance_from_row(model: type[M], using: str, attnames: Sequence[str], values: Sequence) -> M:
+    """`model.from_db(using, attnames, values)` without `Model.__init__`, for a page of the
+    list: the row's values become the instance's attributes at once, where `__init__` sets
+    them one `setattr` at a time and sends `pre_init` and `post_init` (the caller checks
+    that nothing listens). None of the attribute names has a descriptor that a fresh
+    instance would need (a foreign key's `<name>_id` has one, which only drops a cached
+    related object); fields left out are deferred, as after `.only()`, and load from the
+    database if read."""
+    instance = model.__new__(model)
+    instance.__dict__.update(zip(attnames, values, strict=True))
+    state = instance._state = ModelState()
     state.adding = False
     state.db = using
-    return user
+    return instance
 
 
 def _values_run(key: Hashable, values_at: Callable[[Any], QuerySet], value: Any, **kwargs):

@@ -260,7 +260,9 @@ def _row_of(auction: Auction) -> list:
 
 def test_a_list_row_builds_the_instance_from_db_builds(market):
     for auction in Auction.objects.all():
-        built = selectors._auction_from_row("default", _row_of(auction))
+        built = selectors._instance_from_row(
+            Auction, "default", selectors._AUCTION_ATTNAMES, _row_of(auction)
+        )
         expected = Auction.from_db("default", selectors._AUCTION_ATTNAMES, _row_of(auction))
         assert type(built) is Auction
         assert (built._state.adding, built._state.db) == (False, "default")
@@ -289,7 +291,9 @@ def test_a_list_row_goes_through_model_init_when_something_listens(market):
 
 def test_a_list_row_builds_users_as_from_db_builds_them(market):
     user = selectors._USER.objects.first()
-    built = selectors._user_from_row("default", user.pk, user.username)
+    built = selectors._instance_from_row(
+        selectors._USER, "default", ("id", "username"), (user.pk, user.username)
+    )
     expected = selectors._USER.from_db("default", ("id", "username"), (user.pk, user.username))
     assert type(built) is type(expected)
     assert (built._state.adding, built._state.db) == (False, "default")
