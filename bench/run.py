@@ -30,7 +30,7 @@ import psycopg
 
 from bench import data, report, scenarios
 from bench.loadgen import loop_run, process_cpu_seconds
-from bench.services import ROOT, WORKERS, ComponentFailed, Stack, argv_split
+from bench.services import MAILER_NICE, ROOT, WORKERS, ComponentFailed, Stack, argv_split
 from bench.sink import SinkLog
 
 
@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             "connections": "keep-alive requested" if args.keepalive else "one per request",
             "gunicorn": "2 sync workers",
             "celery_workers": stack.worker_args,
+            "mailer_nice": MAILER_NICE,
             "setup": timings,
             "wall_s": wall,
             # The whole bench process (load generator, checks, reports) over both cores.

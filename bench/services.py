@@ -2,11 +2,15 @@
 
 `Stack` owns everything the bench starts: a fresh PostgreSQL database, a Redis database
 number (flushed before and after), the SMTP sink, gunicorn, a Celery worker and Celery
-beat. Every child runs in its own process group (its own session), so the teardown can
-kill each one with everything it forked (gunicorn's and Celery's pool processes) and a
-Ctrl-C in the terminal reaches only the bench, which then tears down in order.
-`Stack.close()` is idempotent and is called from a `finally`; SIGTERM is turned into the
-same path by `run.py`.
+beat. Every child runs in its own process group, so the teardown can kill each one with
+everything it forked (gunicorn's and Celery's pool processes) and a Ctrl-C in the terminal
+reaches only the bench, which then tears down in order. `Stack.close()` is idempotent and
+is called from a `finally`; SIGTERM is turned into the same path by `run.py`.
+
+The children stay in the bench's session. Linux's autogroup scheduling gives each session
+one share of the cores however many processes it runs: in sessions of their own, gunicorn's
+two workers would together weigh as much as one mailer, and the mailers' `nice` would count
+only against their own threads. In one session every process weighs as its nice value says.
 """
 
 import contextlib
@@ -50,6 +54,9 @@ GUNICORN_ARGS = [
 # apart).
 CLOSER_ARGS = ["--queues", "closing", "--pool", "threads", "--concurrency", "4"]
 MAILER_ARGS = ["--queues", "notifications", "--pool", "threads", "--concurrency", "8"]
+# The README's advice for mailers that share the web workers' cores: a lower CPU priority,
+# so that the API answers first and the emails take the time it leaves idle.
+MAILER_NICE = 10
 WORKERS = ("closer", "mailer", "mailer2")
 
 
@@ -149,7 +156,7 @@ class Stack:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: killed with its children
+                process_group=0,  # killed with its children; the session is the bench's
             )
         proc = Proc(name, popen, log)
         self.procs.append(proc)
@@ -233,6 +240,8 @@ class Stack:
             # worker writes two lines per task, a few percent of a mailer's CPU.
             argv = [str(VENV_BIN / "celery"), "-A", "config", "worker"]
             argv += ["--hostname", f"{name}@%h", *self.worker_args[name]]
+            if name.startswith("mailer"):
+                argv = ["nice", "-n", str(MAILER_NICE), *argv]
             procs.append(self._spawn(name, argv))
         return procs
 
@@ -369,7 +378,7 @@ class Stack:
 
 
 def _signal_group(popen: subprocess.Popen, sig: int) -> None:
-    # The child leads its own session, so its pid is its process group id. The group may
+    # The child leads its own process group, so its pid is the group's id. The group may
     # outlive its leader (an orphaned pool child), hence no check on popen.poll() here.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(popen.pid, sig)
