@@ -323,7 +323,7 @@ LOGGING = {
 NOTIFICATION_BATCH_SIZE = int(os.environ.get("NOTIFICATION_BATCH_SIZE", 500))
 # New-bid events are published together, per process, every this many seconds (0: each alone).
 NOTIFICATION_DISPATCH_WINDOW_SECONDS = float(
-    os.environ.get("NOTIFICATION_DISPATCH_WINDOW_SECONDS", 0.05)
+    os.environ.get("NOTIFICATION_DISPATCH_WINDOW_SECONDS", 0.5)
 )
 # Retries: 5 s, 10 s, 20 s ... capped at 10 min; after 20 attempts a notification is failed.
 NOTIFICATION_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFICATION_RETRY_BASE_SECONDS", 5))

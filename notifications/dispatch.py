@@ -5,7 +5,7 @@ own fan-out task after commit: per bid, a broker message for the API to publish 
 worker to receive and acknowledge, an expansion transaction, a delivery run and a
 transaction recording the sent marks, for what is mostly one or two emails. Instead, each
 process collects the new-bid events its transactions commit for a short window
-(`NOTIFICATION_DISPATCH_WINDOW_SECONDS`, 50 ms by default) and publishes them as one
+(`NOTIFICATION_DISPATCH_WINDOW_SECONDS`, 500 ms by default) and publishes them as one
 `events_fanout_task`, which expands them in one transaction and sends their messages over
 one SMTP session. The emails leave at most one window later.
 
