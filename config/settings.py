@@ -183,6 +183,9 @@ LOGIN_URL = "/admin/login/"
 # --- REST framework -----------------------------------------------------------------------
 LOGIN_THROTTLE_RATE = os.environ.get("LOGIN_THROTTLE_RATE", "10/min")
 REGISTER_THROTTLE_RATE = os.environ.get("REGISTER_THROTTLE_RATE", "100/hour")
+# Behind N proxies that each append the address they saw to `X-Forwarded-For`, a client is
+# the Nth address from the right of that header; unset, it is `REMOTE_ADDR`.
+NUM_PROXIES = int(os.environ["NUM_PROXIES"]) if os.environ.get("NUM_PROXIES") else None
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -201,6 +204,7 @@ REST_FRAMEWORK = {
         "register": REGISTER_THROTTLE_RATE,
     },
     "COERCE_DECIMAL_TO_STRING": True,
+    "NUM_PROXIES": NUM_PROXIES,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 

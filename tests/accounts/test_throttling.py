@@ -1,6 +1,10 @@
 """Login and registration throttles: per client address, 429 problem+json with Retry-After."""
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -10,6 +14,7 @@ from tests.accounts.helpers import PASSWORD, assert_problem
 
 TOKEN_URL = "/api/v1/auth/token"
 REGISTER_URL = "/api/v1/auth/register"
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.django_db
 
@@ -91,6 +96,41 @@ def test_login_throttle_cannot_be_dodged_with_a_made_up_forwarded_for(
     response = login(api_client, HTTP_X_FORWARDED_FOR="203.0.113.99")
 
     assert response.status_code == 429
+
+
+def test_behind_a_proxy_each_client_address_it_forwards_has_its_own_limit(
+    api_client, user, throttle_rates, settings
+):
+    throttle_rates(login="2/min")
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    proxy = {"REMOTE_ADDR": "10.0.0.9"}
+    for n in range(2):
+        # A made-up address before the one the proxy appended changes nothing.
+        forwarded = f"203.0.113.{n}, 198.51.100.7"
+        login(api_client, password="wrong", HTTP_X_FORWARDED_FOR=forwarded, **proxy)
+
+    throttled = login(api_client, HTTP_X_FORWARDED_FOR="203.0.113.99, 198.51.100.7", **proxy)
+    other_client = login(api_client, HTTP_X_FORWARDED_FOR="198.51.100.8", **proxy)
+
+    assert throttled.status_code == 429
+    assert other_client.status_code == 200
+
+
+def test_the_number_of_proxies_is_read_from_the_environment():
+    probe = (
+        "from django.conf import settings; import django; django.setup(); "
+        "print(settings.REST_FRAMEWORK['NUM_PROXIES'])"
+    )
+    seen = {}
+    for value in ("", "2"):
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "NUM_PROXIES": value}
+        result = subprocess.run(
+            [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        seen[value] = result.stdout.strip()
+
+    assert seen == {"": "None", "2": "2"}
 
 
 def test_register_after_too_many_attempts_is_429_with_retry_after(api_client, throttle_rates):
