@@ -1,38 +1,22 @@
 """The WSGI entry point loads what the first requests would otherwise wait for."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.probe import python_probe
 
 
 def test_a_booted_worker_has_the_redis_transport_loaded_before_any_request():
     # A fresh interpreter: in the test process, other tests have imported everything.
     probe = "import sys, config.wsgi; print('kombu.transport.redis' in sys.modules)"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",  # never contacted: nothing connects
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "True"
+    # The broker is never contacted: nothing connects.
+    loaded = python_probe(probe, CELERY_BROKER_URL="redis://127.0.0.1:1/0")
+
+    assert loaded == "True"
 
 
 def test_a_booted_worker_keeps_what_it_loaded_out_of_the_garbage_collector():
     probe = (
         "import gc, config.wsgi; gc.collect(); print(gc.get_freeze_count(), len(gc.get_objects()))"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
-    frozen, tracked = map(int, result.stdout.split())
+    frozen, tracked = map(int, python_probe(probe).split())
     # Django, DRF and the project: tens of thousands of objects, no longer scanned by a
     # full collection, which then has next to nothing left to look at.
     assert frozen > 50_000
