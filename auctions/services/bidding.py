@@ -43,9 +43,26 @@ from notifications import services as notifications
 from notifications.models import Event
 
 
+def _auction_closed_refuse(auction: Auction) -> None:
+    """Refuse anything on an auction whose close is recorded, whatever the clock says.
+
+    The closing decides on its own clock (`auction_close`), which may run ahead of this
+    process's (a VM's drift, an NTP step): once it has recorded the outcome, the auction is
+    over for everyone. Without this, a bid that the web clock still thought in time would be
+    accepted after the winner was recorded, a soft close would move `closes_at` of an auction
+    that no sweep closes again, and a buy now would record a second close."""
+    if auction.closed_at is not None:
+        raise AuctionFinished(
+            f"Auction {auction.pk} was closed at {auction.closed_at.isoformat()}."
+        )
+
+
 def _bid_open_check(auction: Auction, *, bidder: AbstractBaseUser, now: datetime) -> None:
+    """The locked checks every bid and purchase passes: not the owner, not closed (the
+    recorded close wins over any clock), and `now < closes_at`."""
     if auction.owner_id == bidder.pk:
         raise OwnAuction("The owner of an auction cannot bid on it.")
+    _auction_closed_refuse(auction)
     if not auction.is_active_at(now):
         raise AuctionFinished(
             f"Auction {auction.pk} stopped accepting bids at {auction.closes_at.isoformat()}."
@@ -56,7 +73,13 @@ def _bid_open_check(auction: Auction, *, bidder: AbstractBaseUser, now: datetime
 # only the columns its checks read.
 _auction_snapshot = PreparedQuery(
     lambda pk: Auction.objects.filter(pk=pk).only(
-        "owner", "closes_at", "bid_count", "starting_price", "current_price", "price_step"
+        "owner",
+        "closes_at",
+        "closed_at",
+        "bid_count",
+        "starting_price",
+        "current_price",
+        "price_step",
     ),
     placeholder=-1,
 )
@@ -80,9 +103,10 @@ def _bid_refuse_early(
     On a hot auction most bids lose the race to an equal or higher one; answering those
     from one committed read spares them a transaction and keeps them out of the lock's
     queue. Sound because what it checks only ever gets stricter while an auction is open:
-    the owner never changes, and `min_next_bid` never decreases (bids are never withdrawn,
-    an auction's prices are never edited). So a bid below the `min_next_bid` of any committed
-    state of an open auction is below it at the lock too. The refusal is what the service
+    the owner never changes, `min_next_bid` never decreases (bids are never withdrawn,
+    an auction's prices are never edited), and a recorded close is never undone. So a bid
+    below the `min_next_bid` of any committed state of an open auction is below it at the
+    lock too, and a bid on an auction read as closed is refused at the lock too. The refusal is what the service
     answered at the instant of that read. Everything else, and every acceptance, is decided
     under the lock by `bid_place`. The read is `snapshot` when the caller made it (see
     `bid_early_read`): any committed read of the auction will do.
@@ -92,6 +116,7 @@ def _bid_refuse_early(
         raise AuctionNotFound(f"There is no auction with id {auction_id}.")
     if auction.owner_id == bidder.pk:
         raise OwnAuction("The owner of an auction cannot bid on it.")
+    _auction_closed_refuse(auction)
     if not auction.is_active_at(clock.now()):
         return  # the locked check tells finished from extended by a soft close
     min_next_bid = auction.min_next_bid
@@ -194,7 +219,8 @@ def bid_place(
 
     Transaction: one. Locks the auction row (`_auction_lock`), then, against the locked
     row and the clock read after the lock: the bidder is not the owner (`OwnAuction`), the
-    auction is open, `now < closes_at` (`AuctionFinished`), `amount >= min_next_bid`
+    auction is open: its close is not recorded (`closed_at`, whatever the clock says) and
+    `now < closes_at` (`AuctionFinished`), `amount >= min_next_bid`
     (`BidTooLow`, carrying `min_next_bid`) and `max_amount >= amount` (`MaxBelowAmount`).
     Inserts the bid, records the maximum, lets competing maxima bid (`_proxies_resolve`),
     extends a soft close, and saves `current_price`, `leader`, `bid_count` and `closes_at`
@@ -268,7 +294,8 @@ def auction_buy_now(auction_id: int, *, buyer: AbstractBaseUser) -> Bid:
     """Buy the auction at its buy-now price: it ends at once with the buyer as winner.
 
     Transaction: one. Locks the auction row; refuses the owner (`OwnAuction`), a finished
-    auction (`AuctionFinished`), and (`BuyNowUnavailable`) an auction with no buy-now price,
+    auction (`AuctionFinished`: closed, whatever the clock says, or past `closes_at`; so an
+    auction is never closed twice), and (`BuyNowUnavailable`) an auction with no buy-now price,
     one where a bid reached the reserve (or, with no reserve, any bid), or one whose price
     has risen so that the buy-now price is below the minimum next bid. Inserts the purchase
     as a bid, moves the effective end to now and closes the auction in the same transaction
