@@ -106,10 +106,10 @@ def _bid_refuse_early(
     the owner never changes, `min_next_bid` never decreases (bids are never withdrawn,
     an auction's prices are never edited), and a recorded close is never undone. So a bid
     below the `min_next_bid` of any committed state of an open auction is below it at the
-    lock too, and a bid on an auction read as closed is refused at the lock too. The refusal is what the service
-    answered at the instant of that read. Everything else, and every acceptance, is decided
-    under the lock by `bid_place`. The read is `snapshot` when the caller made it (see
-    `bid_early_read`): any committed read of the auction will do.
+    lock too, and a bid on an auction read as closed is refused at the lock too. The refusal
+    is what the service answered at the instant of that read. Everything else, and every
+    acceptance, is decided under the lock by `bid_place`. The read is `snapshot` when the
+    caller made it (see `bid_early_read`): any committed read of the auction will do.
     """
     auction = _auction_snapshot.fetch_one(auction_id) if snapshot is NOT_READ else snapshot
     if auction is None:

@@ -22,7 +22,8 @@ def close_with_the_closer_clock_ahead(auction: Auction, frozen_clock) -> Auction
     web_now = auction.closes_at - timedelta(seconds=10)
     frozen_clock.move_to(auction.closes_at + timedelta(seconds=1))
     closed = services.auction_close(auction.pk)
-    assert closed is not None and closed.closed_at is not None
+    assert closed is not None
+    assert closed.closed_at is not None
     frozen_clock.move_to(web_now)
     return Auction.objects.get(pk=auction.pk)
 
@@ -113,9 +114,7 @@ def test_a_buy_now_after_the_close_is_409_and_never_closes_twice(
     assert state_of(auction) == before  # one close, one "auction closed" event
 
 
-def test_the_locked_check_refuses_a_bid_read_as_open_before_the_close(
-    auction_create, frozen_clock
-):
+def test_the_locked_check_refuses_a_bid_read_as_open_before_the_close(auction_create, frozen_clock):
     """The committed read that refuses early may predate the close: the check under the
     lock refuses the bid all the same."""
     auction = auction_create(extension_seconds=60)
