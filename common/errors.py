@@ -117,6 +117,25 @@ def _response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Re
     return response
 
 
+# PostgreSQL's codes for a lock wait past `lock_timeout` and a statement cancelled (by
+# `statement_timeout`), with the words of their messages for a driver that gives no code.
+_TIMEOUTS = {
+    "55P03": ("lock timeout", "The resource was locked for too long; retry shortly."),
+    "57014": ("statement timeout", "The database took too long to answer; retry shortly."),
+}
+
+
+def _database_busy(exc: OperationalError) -> Busy | None:
+    """A 503 `busy` for a database timeout (settings: DATABASE_LOCK_TIMEOUT_MS and
+    DATABASE_STATEMENT_TIMEOUT_MS); None for any other database error."""
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    message = str(exc).lower()
+    for code, (words, detail) in _TIMEOUTS.items():
+        if sqlstate == code or words in message:
+            return Busy(detail)
+    return None
+
+
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error a view raises becomes problem+json."""
     if isinstance(exc, DomainError):
@@ -130,8 +149,9 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         logger.error("Constraint violation reached the API: %s", exc)
         return problem_exception_handler(ConstraintViolation(), context)
 
-    if isinstance(exc, OperationalError) and "lock timeout" in str(exc).lower():
-        return problem_exception_handler(Busy(), context)
+    if isinstance(exc, OperationalError) and (busy := _database_busy(exc)) is not None:
+        logger.warning("Database timeout: %s", exc)
+        return problem_exception_handler(busy, context)
 
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

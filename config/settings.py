@@ -39,6 +39,15 @@ def filesystem_broker_options(directory: Path) -> dict:
     }
 
 
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ImproperlyConfigured(f"{name} must be a whole number >= 0, not {value!r}")
+    return int(value)
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -134,8 +143,12 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     # The hot path's statements are kept prepared on each session (common/prepared.py).
     # Off behind a pooler that may give the next transaction another server session.
     _db["PREPARED_STATEMENTS"] = env_bool("DATABASE_PREPARED_STATEMENTS", True)
-    # A lock wait longer than this becomes a clean "busy" answer instead of a hung worker.
-    _db.setdefault("OPTIONS", {})["options"] = "-c lock_timeout=5000"
+    # A lock wait longer than LOCK_TIMEOUT_MS becomes a clean "busy" answer instead of a hung
+    # worker; a statement longer than STATEMENT_TIMEOUT_MS is cut (503 `busy` too). Set at
+    # the start of every transaction and of every session, never as a startup parameter,
+    # which a pooler refuses or drops (common/db/base.py). 0 turns one off.
+    _db["LOCK_TIMEOUT_MS"] = env_int("DATABASE_LOCK_TIMEOUT_MS", 5000)
+    _db["STATEMENT_TIMEOUT_MS"] = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 30000)
 else:
     raise ImproperlyConfigured(f"Unsupported DATABASE_URL engine: {_db['ENGINE']}")
 

@@ -20,7 +20,8 @@ On SQLite `FOR UPDATE` does not exist; every `transaction.atomic()` starts with
 `BEGIN IMMEDIATE` instead (see settings), which takes the database's write lock up front
 and gives the same serial order. Concurrency is proven on PostgreSQL.
 
-A lock wait longer than PostgreSQL's `lock_timeout` (settings) ends the transaction; the API
+A lock wait longer than PostgreSQL's `lock_timeout` (DATABASE_LOCK_TIMEOUT_MS, set by `SET
+LOCAL` at the start of the transaction: common/db/base.py) ends the transaction; the API
 answers 503 `busy` with `Retry-After`, and nothing was written.
 """
 

@@ -28,6 +28,17 @@ and sent ahead of it in one message (`BeginAheadCursor`); COMMIT and ROLLBACK ar
 which send them when the server has a transaction open. A transaction in which nothing was
 executed never reaches the server.
 
+The database's timeouts travel with that BEGIN: `SET LOCAL lock_timeout` and `SET LOCAL
+statement_timeout` (`LOCK_TIMEOUT_MS` and `STATEMENT_TIMEOUT_MS` in the database's settings)
+ride in the same message, so every transaction has them at no extra round trip, and they end
+with it. A connection pooler keeps them whatever its mode, since they live and die inside one
+transaction, on the one server session the pooler gave it. A startup parameter
+(`options=-c lock_timeout=...`) would not do: PgBouncer refuses the connection, or drops the
+parameter when told to ignore it. Statements outside a transaction (the API's reads) get the
+same values from a session `SET` sent once per new connection: kept by a direct connection
+and by session pooling; behind a pooler in transaction mode set them on the role too
+(`ALTER ROLE ... SET statement_timeout = ...`), which every server session starts with.
+
 The statements the hot path repeats are kept prepared on each session
 (`common.prepared`): the backend knows which ones the current session has
 (`prepared_statements`, emptied with every new session), and whether it may use them at all
@@ -75,6 +86,21 @@ def _begin_pending(connection: psycopg.Connection) -> bool:
     return getattr(connection, "begin_pending", False)
 
 
+def _timeouts(settings_dict: dict) -> list[tuple[str, int]]:
+    """The (parameter, milliseconds) pairs the database's settings ask for; 0 turns one off."""
+    pairs = [
+        ("lock_timeout", settings_dict.get("LOCK_TIMEOUT_MS")),
+        ("statement_timeout", settings_dict.get("STATEMENT_TIMEOUT_MS")),
+    ]
+    return [(name, int(value)) for name, value in pairs if value is not None]
+
+
+def _begin_statements(timeouts: list[tuple[str, int]]) -> tuple[str, int]:
+    """The text that opens a transaction with its timeouts, and how many results it has."""
+    statements = ["BEGIN", *(f"SET LOCAL {name} = {value}" for name, value in timeouts)]
+    return "; ".join(statements) + "; ", len(statements)
+
+
 class BeginAheadCursor(base.Cursor):
     """Django's psycopg cursor, sending a held BEGIN (`DatabaseWrapper._set_autocommit`)
     ahead of the statement it executes, in one message, and leaving the cursor on that
@@ -87,15 +113,17 @@ class BeginAheadCursor(base.Cursor):
         if not isinstance(query, str) or kwargs.get("prepare") or kwargs.get("binary"):
             _begin_now(connection)
             return super().execute(query, params, **kwargs)
+        begin, results = connection.begin_statements
         try:
-            super().execute("BEGIN; " + query, params, **kwargs)
+            super().execute(begin + query, params, **kwargs)
         except BaseException:
             # Sent (the server opened the transaction, whatever failed after), or not.
             if connection.info.transaction_status != _IDLE:
                 connection.begin_pending = False
             raise
         connection.begin_pending = False
-        self.nextset()  # past BEGIN's result, to the statement's
+        for _ in range(results):
+            self.nextset()  # past the results of BEGIN and the SETs, to the statement's
         return self
 
     def executemany(self, query, params_seq, **kwargs):
@@ -115,7 +143,8 @@ def _begin_now(connection: psycopg.Connection) -> None:
     """Send a held BEGIN on its own (before what cannot carry it)."""
     if _begin_pending(connection):
         connection.begin_pending = False
-        connection.execute("BEGIN")
+        # No parameters: psycopg sends the statements as one simple-protocol message.
+        connection.execute(connection.begin_statements[0])
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -124,17 +153,38 @@ class DatabaseWrapper(base.DatabaseWrapper):
     # may have left one prepared unrecorded (the next use starts with DEALLOCATE ALL).
     prepared_statements: set[str] | None = None
     prepared_unsure: bool = False
+    _begin_for: tuple = ((), ("BEGIN; ", 1))  # (timeouts, `_begin_statements` of them)
 
     def get_new_connection(self, conn_params: dict) -> psycopg.Connection:
         connection = super().get_new_connection(conn_params)
         connection.cursor_factory = BeginAheadCursor
         connection.begin_pending = False
+        connection.begin_statements = self._begin_statements()
         # A new session has no prepared statement.
         self.prepared_statements = set() if self.settings_dict.get("PREPARED_STATEMENTS") else None
         self.prepared_unsure = False
         if self.timezone is UTC and self.timezone_name == "UTC":
             connection.adapters.register_loader(_TIMESTAMPTZ_OID, UtcTimestamptzLoader)
         return connection
+
+    def _begin_statements(self) -> tuple[str, int]:
+        """`_begin_statements` of the current settings (read at every transaction, so a
+        change to them applies from the next one), remembered while they stay the same."""
+        timeouts = _timeouts(self.settings_dict)
+        if timeouts != self._begin_for[0]:
+            self._begin_for = (timeouts, _begin_statements(timeouts))
+        return self._begin_for[1]
+
+    def _configure_connection(self, connection: psycopg.Connection) -> bool:
+        """Django's session setup, and the timeouts for statements run outside a
+        transaction: a session `SET`, once per new connection (see the module docstring)."""
+        commit = super()._configure_connection(connection)
+        timeouts = _timeouts(self.settings_dict)
+        if timeouts:
+            with connection.cursor() as cursor:
+                cursor.execute("; ".join(f"SET {name} = {value}" for name, value in timeouts))
+            commit = True
+        return commit
 
     def is_usable(self) -> bool:
         connection = self.connection
@@ -156,6 +206,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
             if not connection.autocommit:
                 connection.autocommit = True  # a new connection: psycopg starts without
         connection.begin_pending = not autocommit
+        if not autocommit:
+            connection.begin_statements = self._begin_statements()
 
     def _commit(self) -> None:
         super()._commit()

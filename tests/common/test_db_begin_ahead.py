@@ -44,7 +44,10 @@ def test_the_begin_travels_with_the_first_statement(last_message):
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT %s", ["first"])
         assert cursor.fetchone() == ("first",)  # the statement's result, not BEGIN's
-        assert last_message() == "BEGIN; SELECT 'first'"
+        assert last_message() == (
+            "BEGIN; SET LOCAL lock_timeout = 5000; SET LOCAL statement_timeout = 30000; "
+            "SELECT 'first'"
+        )  # the transaction's timeouts too (tests/common/test_db_timeouts.py)
         assert _status() == pq.TransactionStatus.INTRANS
         cursor.execute("SELECT %s", ["second"])
         assert last_message() == "SELECT 'second'"

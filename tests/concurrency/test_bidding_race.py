@@ -19,13 +19,14 @@ from decimal import Decimal
 from itertools import pairwise
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from auctions import services
 from auctions.errors import BidTooLow
 from auctions.models import Auction, Bid
 from common import clock
 from tests.factories import UserFactory
+from tests.support.database import database_timeouts
 from tests.support.threads import postgres_only, run_in_threads
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
@@ -246,15 +247,13 @@ def test_a_bid_that_waits_too_long_for_the_lock_is_503_busy(auction, make_client
     thread.start()
     try:
         assert held.wait(timeout=10)
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '200ms'")
-        response = client.post(
-            f"/api/v1/auctions/{auction.pk}/bids", {"amount": "1.00"}, format="json"
-        )
+        with database_timeouts(lock_ms=200):
+            response = client.post(
+                f"/api/v1/auctions/{auction.pk}/bids", {"amount": "1.00"}, format="json"
+            )
     finally:
         release.set()
         thread.join(timeout=30)
-        connection.close()  # the next test gets a connection with the normal lock_timeout
 
     assert holder_errors == []
     assert response.status_code == 503, response.content
@@ -284,22 +283,20 @@ def test_a_bid_below_the_price_is_refused_without_waiting_for_the_lock(auction, 
     thread.start()
     try:
         assert held.wait(timeout=10)
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '200ms'")
-        low = client.post(
-            f"/api/v1/auctions/{auction.pk}/bids",
-            {"amount": str(auction.starting_price + 10)},
-            format="json",
-        )
-        winning = make_client(contender).post(
-            f"/api/v1/auctions/{auction.pk}/bids",
-            {"amount": str(auction.starting_price + 100)},
-            format="json",
-        )
+        with database_timeouts(lock_ms=200):
+            low = client.post(
+                f"/api/v1/auctions/{auction.pk}/bids",
+                {"amount": str(auction.starting_price + 10)},
+                format="json",
+            )
+            winning = make_client(contender).post(
+                f"/api/v1/auctions/{auction.pk}/bids",
+                {"amount": str(auction.starting_price + 100)},
+                format="json",
+            )
     finally:
         release.set()
         thread.join(timeout=30)
-        connection.close()
 
     assert low.status_code == 400, low.content  # not 503: it never queued for the lock
     assert low.json()["code"] == "bid_too_low"
