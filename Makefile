@@ -16,6 +16,10 @@ UV := $(shell command -v uv 2>/dev/null || echo $(UV_BOOT)/bin/uv)
 PY := .venv/bin/python
 PORT ?= 8000
 export PORT
+# The links in emails point at the API. honcho gives each process of `make run` a PORT of its
+# own (web $(PORT), closer +100, mailer +200), so the web's address is fixed here, before.
+SITE_URL ?= http://127.0.0.1:$(PORT)
+export SITE_URL
 
 .PHONY: help install run serve test test-fast lint fmt check bench bench-quick superuser clean
 
