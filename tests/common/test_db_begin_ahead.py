@@ -44,9 +44,13 @@ def test_the_begin_travels_with_the_first_statement(last_message):
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT %s", ["first"])
         assert cursor.fetchone() == ("first",)  # the statement's result, not BEGIN's
+        timeouts = (
+            connection.settings_dict["LOCK_TIMEOUT_MS"],
+            connection.settings_dict["STATEMENT_TIMEOUT_MS"],
+        )
         assert last_message() == (
-            "BEGIN; SET LOCAL lock_timeout = 5000; SET LOCAL statement_timeout = 30000; "
-            "SELECT 'first'"
+            f"BEGIN; SET LOCAL lock_timeout = {timeouts[0]}; "
+            f"SET LOCAL statement_timeout = {timeouts[1]}; SELECT 'first'"
         )  # the transaction's timeouts too (tests/common/test_db_timeouts.py)
         assert _status() == pq.TransactionStatus.INTRANS
         cursor.execute("SELECT %s", ["second"])

@@ -67,20 +67,24 @@ def test_every_transaction_sets_its_timeouts_whatever_the_session_has():
     setting: the transaction sets its own."""
     with connection.cursor() as cursor:
         cursor.execute("SET lock_timeout = 0; SET statement_timeout = 0")
-    with transaction.atomic():
+    with database_timeouts(lock_ms=1500, statement_ms=2500), transaction.atomic():
         inside = show("lock_timeout"), show("statement_timeout")
     after = show("lock_timeout"), show("statement_timeout")
     connection.close()  # the next test starts a session with the usual settings
 
-    assert inside == ("5s", "30s")
+    assert inside == ("1500ms", "2500ms")
     assert after == ("0", "0")  # SET LOCAL: gone with the transaction
 
 
 @on_postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_new_session_has_both_timeouts_for_statements_outside_a_transaction():
-    connection.close()
-    assert (show("lock_timeout"), show("statement_timeout")) == ("5s", "30s")
+    with database_timeouts(lock_ms=1500, statement_ms=2500):
+        connection.close()
+        session = show("lock_timeout"), show("statement_timeout")
+    connection.close()  # the next test starts a session with the usual settings
+
+    assert session == ("1500ms", "2500ms")
 
 
 @on_postgres
