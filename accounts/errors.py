@@ -1,6 +1,6 @@
 """What can go wrong with an account or a token, each with the contract's code and status."""
 
-from rest_framework import status
+from rest_framework import exceptions, status
 
 from common.errors import DomainError
 
@@ -48,3 +48,19 @@ class InvalidToken(DomainError):
 
     def headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": f'{BEARER_CHALLENGE}, error="invalid_token"'}
+
+
+class InsufficientScope(DomainError, exceptions.PermissionDenied):
+    """A valid token whose scopes do not cover the request: `write` for a change, `read`
+    for a read (RFC 6750, section 3.1).
+
+    Raised by the authentication class, which DRF runs lazily: being a DRF exception too,
+    DRF marks the request anonymous before it propagates, so nothing that reads
+    `request.user` afterwards runs the authentication again."""
+
+    code = "insufficient_scope"
+    status = status.HTTP_403_FORBIDDEN
+    title = "The token's scope does not allow this request"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": f'{BEARER_CHALLENGE}, error="insufficient_scope"'}

@@ -177,6 +177,8 @@ OAUTH2_PROVIDER = {
     "PKCE_REQUIRED": True,
     "SCOPES": {"read": "Read auctions and bids", "write": "Create auctions and place bids"},
     "DEFAULT_SCOPES": ["read", "write"],
+    # Refuses the tokens of deactivated users at /o/ too (refresh, protected views).
+    "OAUTH2_VALIDATOR_CLASS": "accounts.oauth.AccountOAuth2Validator",
 }
 LOGIN_URL = "/admin/login/"
 
