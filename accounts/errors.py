@@ -1,5 +1,7 @@
 """What can go wrong with an account or a token, each with the contract's code and status."""
 
+import math
+
 from rest_framework import exceptions, status
 
 from common.errors import DomainError
@@ -37,6 +39,22 @@ class InvalidCredentials(DomainError):
 
     def headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": BEARER_CHALLENGE}
+
+
+class LoginThrottled(DomainError):
+    """Too many failed logins from this address, or on this account from this address:
+    the password was not checked. `Retry-After` says when to try again."""
+
+    code = "throttled"
+    status = status.HTTP_429_TOO_MANY_REQUESTS
+    title = "Too many failed logins"
+
+    def __init__(self, wait: float) -> None:
+        self.wait = max(1, math.ceil(wait))
+        super().__init__(f"Too many failed logins; try again in {self.wait} seconds.")
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.wait)}
 
 
 class InvalidToken(DomainError):

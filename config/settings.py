@@ -205,6 +205,9 @@ LOGIN_URL = "/admin/login/"
 
 # --- REST framework -----------------------------------------------------------------------
 LOGIN_THROTTLE_RATE = os.environ.get("LOGIN_THROTTLE_RATE", "10/min")
+# Failed logins on one account from any address (accounts/throttling.py says what a full
+# window refuses: only the addresses that failed on that account).
+LOGIN_ACCOUNT_THROTTLE_RATE = os.environ.get("LOGIN_ACCOUNT_THROTTLE_RATE", "5/min")
 REGISTER_THROTTLE_RATE = os.environ.get("REGISTER_THROTTLE_RATE", "100/hour")
 # Behind N proxies that each append the address they saw to `X-Forwarded-For`, a client is
 # the Nth address from the right of that header; unset, it is `REMOTE_ADDR`.
@@ -224,6 +227,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "login": LOGIN_THROTTLE_RATE,
+        "login_account": LOGIN_ACCOUNT_THROTTLE_RATE,
         "register": REGISTER_THROTTLE_RATE,
     },
     "COERCE_DECIMAL_TO_STRING": True,

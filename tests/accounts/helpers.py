@@ -27,7 +27,11 @@ PASSWORD_APP_SECRET = "password-grant-app-secret-0123456789"
 
 
 def o_token_password(
-    client: APIClient, scope: str = "read write", username: str = "alice", password: str = PASSWORD
+    client: APIClient,
+    scope: str = "read write",
+    username: str = "alice",
+    password: str = PASSWORD,
+    **extra: str,
 ):
     """The password grant at /o/token/, by the `password_app` application."""
     return client.post(
@@ -40,4 +44,5 @@ def o_token_password(
             "client_id": PASSWORD_APP_ID,
             "client_secret": PASSWORD_APP_SECRET,
         },
+        **extra,
     )
