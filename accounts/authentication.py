@@ -10,12 +10,23 @@ every authenticated request.
 
 A view may ask for one more row to be read in the same round trip as the token
 (`read_with_token`); placing a bid reads its auction that way.
+
+Whichever path a token takes, two rules are checked here, after it is found, so that no
+view can forget them:
+- its user must still be active (a token without a user, or of a deactivated user, is
+  treated like an invalid token: the request goes on as anonymous, so writes get 401);
+- its scopes must cover the method: `read` for the safe methods, `write` for the others
+  (`InsufficientScope`, 403). A method the view does not implement is left to the view's
+  405. The API's own logins issue `read write`; a third-party application gets what it
+  asked for at `/o/authorize/`.
 """
 
 import hashlib
 
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from oauth2_provider.models import get_access_token_model
+from oauth2_provider.settings import oauth2_settings
+from rest_framework.permissions import SAFE_METHODS
 
 from common.prepared import PreparedQuery, fetch_together
 
@@ -30,9 +41,24 @@ _token_by_checksum = PreparedQuery(
 
 class BearerTokenAuthentication(OAuth2Authentication):
     """OAuth 2 access tokens, refused for a user who has been deactivated since the token
-    was issued (django-oauth-toolkit alone keeps them valid until they expire)."""
+    was issued (django-oauth-toolkit alone keeps them valid until they expire), and only
+    for the methods their scopes allow."""
 
     def authenticate(self, request):
+        result = self._authenticate_token(request)
+        if result is None:
+            return None
+        user, access_token = result
+        if user is None or not user.is_active:
+            request.oauth2_error = {
+                "error": "invalid_token",
+                "error_description": "The access token's user is missing or deactivated.",
+            }
+            return None
+        self._scope_check(request, access_token)
+        return user, access_token
+
+    def _authenticate_token(self, request):
         scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
         token = token.strip()
         if not scheme and not self._token_elsewhere(request):
@@ -49,9 +75,27 @@ class BearerTokenAuthentication(OAuth2Authentication):
                 "error_description": "The access token is invalid, expired or revoked.",
             }
             return None
-        if not access_token.user.is_active:
-            return None
         return access_token.user, access_token
+
+    @staticmethod
+    def _scope_check(request, access_token) -> None:
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        if view is not None and not hasattr(view, request.method.lower()):
+            return  # the view answers 405 whatever the token
+        if request.method in SAFE_METHODS:
+            needed = oauth2_settings.READ_SCOPE
+        else:
+            needed = oauth2_settings.WRITE_SCOPE
+        if not access_token.allow_scopes([needed]):
+            # Imported here: DRF imports this module while `rest_framework.views` (which
+            # the errors module needs) is still loading.
+            from accounts.errors import InsufficientScope
+
+            raise InsufficientScope(
+                f"This token's scope ({access_token.scope or 'none'}) does not include "
+                f"{needed!r}, which {request.method} needs.",
+                required_scope=needed,
+            )
 
     @staticmethod
     def _token_fetch(request, checksum: str):

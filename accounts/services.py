@@ -22,6 +22,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.http import HttpRequest
 from oauth2_provider.models import (
     get_access_token_model,
     get_application_model,
@@ -42,6 +43,7 @@ from accounts.errors import (
     WeakPassword,
 )
 from accounts.models import EmailPreferences
+from accounts.throttling import login_attempt_check, login_failure_record
 from common import clock
 
 User = get_user_model()
@@ -89,15 +91,24 @@ def user_register(*, username: str, email: str, password: str) -> AbstractUser:
         raise
 
 
-def user_authenticate(*, username: str, password: str) -> AbstractUser:
-    """The active user with these credentials, or `InvalidCredentials`.
+def user_authenticate(
+    *, username: str, password: str, client_address: str, request: HttpRequest | None = None
+) -> AbstractUser:
+    """The active user with these credentials, or `InvalidCredentials`; every door that
+    checks a password (the API's login, the admin's, `/o/token/`'s password grant) calls
+    this.
 
-    Unknown username, wrong password and inactive account all give the same error, and
-    Django's backend hashes a password even for an unknown username, so neither the
-    answer nor its timing tells which. Reads only; no transaction.
+    Failed logins are limited per client address and per account (`accounts.throttling`):
+    when a limit refuses the attempt, `LoginThrottled` is raised and the password is not
+    checked; a failure is counted before `InvalidCredentials` is raised. Unknown username,
+    wrong password and inactive account all give the same error, and Django's backend
+    hashes a password even for an unknown username, so neither the answer nor its timing
+    tells which. No transaction (the counters live in the cache).
     """
-    user = authenticate(username=username, password=password)
+    login_attempt_check(username=username, address=client_address)
+    user = authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
+        login_failure_record(username=username, address=client_address)
         raise InvalidCredentials()
     return user
 

@@ -1,4 +1,5 @@
-"""Throttles for the doors an attacker knocks on: login and registration, per client address.
+"""Throttles for the doors an attacker knocks on: registration per client address, and
+failed logins per client address and per account.
 
 Both keep their history in Django's cache (`settings.CACHES`), shared by every process of
 the deployment, and read their rate from `REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]` at
@@ -10,11 +11,17 @@ header when `NUM_PROXIES` is unset, which a client writes itself: each made-up v
 be a fresh bucket. Behind a proxy, set `NUM_PROXIES` and DRF's rule applies.
 """
 
+import hashlib
+import time
+
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
+
+from accounts.errors import LoginThrottled
 
 
 class ClientAddressRateThrottle(SimpleRateThrottle):
@@ -28,9 +35,7 @@ class ClientAddressRateThrottle(SimpleRateThrottle):
             raise ImproperlyConfigured(message) from exc
 
     def get_ident(self, request: HttpRequest | Request) -> str:
-        if api_settings.NUM_PROXIES is not None:
-            return super().get_ident(request)
-        return request.META.get("REMOTE_ADDR", "")
+        return client_address(request)
 
     def get_cache_key(self, request: HttpRequest | Request, view=None) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
@@ -42,49 +47,95 @@ class RegisterRateThrottle(ClientAddressRateThrottle):
     scope = "register"
 
 
-class LoginRateThrottle(ClientAddressRateThrottle):
-    """Only failed logins count (rate `login`); the view records them with
-    `login_failure_record`. Once an address has used up its failures, every attempt, even
-    with the right password, is refused until the oldest failure leaves the window: a
-    correct guess must not be distinguishable from a wrong one while throttled.
+# --- Failed logins ------------------------------------------------------------------------
+#
+# Every door that checks a password (`/api/v1/auth/token`, `/admin/login/`, the password
+# grant of `/o/token/`) goes through `accounts.services.user_authenticate`, which asks
+# `login_attempt_check` first and calls `login_failure_record` after a wrong password. Only
+# failures are counted, in three sliding windows kept in the cache:
+#
+# - per client address, any account (rate `login`): a guesser spraying many accounts from
+#   one address. Once full, every attempt from that address is refused, the right password
+#   too: checking it would tell the guesser when a guess is right. With `NUM_PROXIES` set
+#   behind proxies, that address is the client's own, not the proxy's.
+# - per account, any address (rate `login_account`): many addresses guessing one account.
+#   Once full, the account is not locked for everyone: an address that has failed on this
+#   account within the window is refused, and any other address is still checked, so the
+#   owner logs in from their own machine while the account is under attack. Each new
+#   address the guesser brings gets at most one wrong guess per window on that account.
+# - per (account, address), with the account's window: which addresses have failed there.
+#
+# A success resets nothing: one valid account would otherwise let a guesser interleave
+# logins and guess other accounts' passwords without limit. Cache get-then-set is not
+# atomic: two failures at the same instant may count as one, as in DRF's own throttles.
 
-    A successful login does not reset the count, or one valid account would let an
-    attacker interleave logins and guess other accounts' passwords without limit.
-    """
 
-    scope = "login"
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-    def allow_request(self, request: Request, view) -> bool:
-        # Like SimpleRateThrottle.allow_request, but this request is not recorded.
-        if self.rate is None:
-            return True
-        self.key = self.get_cache_key(request, view)
+
+class _FailureWindow:
+    """The failures of one key still inside the rate's window, newest first."""
+
+    timer = staticmethod(time.time)
+
+    def __init__(self, scope: str, ident: str) -> None:
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)  # DRF syntax: "10/min"
+        self.limit, self.duration = None, 0
+        if rate is not None:
+            number, period = rate.split("/")
+            self.limit, self.duration = int(number), _PERIODS[period[0]]
+        self.key = f"login_failures_{scope}_{ident}"
         self.now = self.timer()
-        self.history = self._history_current()
-        return len(self.history) < self.num_requests
+        self.history = (
+            [t for t in cache.get(self.key, []) if t > self.now - self.duration]
+            if self.limit is not None
+            else []
+        )
 
-    def wait(self) -> float:
-        # The attempt after `num_requests` failures is let through when the failure that
-        # filled the window (the num_requests-th newest) expires.
-        blocking = self.history[self.num_requests - 1]
-        return max(0.0, blocking + self.duration - self.now)
+    @property
+    def full(self) -> bool:
+        return self.limit is not None and len(self.history) >= self.limit
 
-    def failure_record(self, request: HttpRequest | Request) -> None:
-        if self.rate is None:
-            return
-        self.key = self.get_cache_key(request)
-        self.now = self.timer()
-        self.history = self._history_current()
-        # Cache get-then-set is not atomic: two failures at the same instant may count as
-        # one. A throttle may be off by a little; DRF's own throttles accept the same.
-        self.history.insert(0, self.now)
-        self.cache.set(self.key, self.history, self.duration)
+    def wait_until_not_full(self) -> float:
+        return max(0.0, self.history[self.limit - 1] + self.duration - self.now)
 
-    def _history_current(self) -> list[float]:
-        """The failures still inside the window, newest first."""
-        return [t for t in self.cache.get(self.key, []) if t > self.now - self.duration]
+    def wait_until_empty(self) -> float:
+        return max(0.0, self.history[0] + self.duration - self.now)
+
+    def record(self) -> None:
+        if self.limit is not None:
+            cache.set(self.key, [self.now, *self.history], self.duration)
 
 
-def login_failure_record(request: HttpRequest | Request) -> None:
-    """Count one failed login against the client's address."""
-    LoginRateThrottle().failure_record(request)
+def _windows(*, username: str, address: str) -> tuple[_FailureWindow, ...]:
+    # Usernames are unique whatever their case; hashed, any text makes a valid cache key.
+    account = hashlib.sha256(username.casefold().encode("utf-8", "surrogatepass")).hexdigest()
+    return (
+        _FailureWindow("login", f"address_{address}"),
+        _FailureWindow("login_account", f"account_{account}"),
+        _FailureWindow("login_account", f"pair_{account}_{address}"),
+    )
+
+
+def login_attempt_check(*, username: str, address: str) -> None:
+    """Raise `LoginThrottled` when a login for `username` from `address` must not even
+    be tried (see the rules above). Reads only."""
+    by_address, by_account, pair = _windows(username=username, address=address)
+    if by_address.full:
+        raise LoginThrottled(by_address.wait_until_not_full())
+    if by_account.full and pair.history:
+        raise LoginThrottled(min(by_account.wait_until_not_full(), pair.wait_until_empty()))
+
+
+def login_failure_record(*, username: str, address: str) -> None:
+    """Count one failed login for `username` from `address` in every window."""
+    for window in _windows(username=username, address=address):
+        window.record()
+
+
+def client_address(request: HttpRequest | Request) -> str:
+    """The client's address as the throttles see it (`REMOTE_ADDR`, or the address
+    `NUM_PROXIES` places from the end of `X-Forwarded-For` behind proxies)."""
+    if api_settings.NUM_PROXIES is not None:
+        return BaseThrottle().get_ident(request)
+    return request.META.get("REMOTE_ADDR", "")

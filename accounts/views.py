@@ -14,7 +14,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
-from accounts.errors import InvalidCredentials
 from accounts.serializers import (
     EmailPreferencesSerializer,
     EmailPreferencesUpdateInputSerializer,
@@ -27,7 +26,7 @@ from accounts.serializers import (
     TokenRevokeSerializer,
     UserSerializer,
 )
-from accounts.throttling import LoginRateThrottle, RegisterRateThrottle, login_failure_record
+from accounts.throttling import RegisterRateThrottle, client_address
 from common.schema import problem_response
 from common.serializers import validated
 
@@ -76,16 +75,16 @@ class RegisterView(PublicAuthView):
 
 
 class TokenView(PublicAuthView):
-    throttle_classes = [LoginRateThrottle]
-
     @extend_schema(
         tags=TAGS,
         auth=NO_AUTH,
         summary="Log in: get a token pair",
         description=(
             "Send the access token as `Authorization: Bearer <access_token>`. Failed "
-            "attempts count against the client address's `login` rate; once it is used "
-            "up, every attempt is refused with 429 until the window passes."
+            "attempts count against the client address (`login` rate) and against the "
+            "account (`login_account` rate). Once the address's failures are used up, "
+            "every attempt from it is refused with 429; once the account's are, attempts "
+            "on it from addresses that failed on it are refused, others are still checked."
         ),
         request=TokenCreateInputSerializer,
         responses={
@@ -99,11 +98,7 @@ class TokenView(PublicAuthView):
     )
     def post(self, request: Request) -> Response:
         data = validated(TokenCreateInputSerializer, request.data)
-        try:
-            user = services.user_authenticate(**data)
-        except InvalidCredentials:
-            login_failure_record(request)  # only failures count against the address
-            raise
+        user = services.user_authenticate(**data, client_address=client_address(request))
         return Response(TokenPairSerializer(services.token_issue(user)).data)
 
 

@@ -1,7 +1,11 @@
 """Liveness and readiness probes for load balancers and orchestrators."""
 
+import logging
+
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+
+logger = logging.getLogger(__name__)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -10,11 +14,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: the database answers a query."""
+    """Readiness: the database answers a query. The probe is public, so a failure says only
+    "unavailable"; why (host names, user names, server messages) goes to the log."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except Exception as exc:  # any failure means "not ready", never a crash
-        return JsonResponse({"status": "unavailable", "database": str(exc)}, status=503)
+    except Exception:  # any failure means "not ready", never a crash
+        logger.exception("Readiness probe: the database does not answer")
+        return JsonResponse({"status": "unavailable"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})

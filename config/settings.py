@@ -13,6 +13,8 @@ import dj_database_url
 import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.secret_file import secret_key_load
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -55,17 +57,26 @@ def env_list(name: str, default: str) -> list[str]:
 DEBUG = env_bool("DEBUG", False)
 
 # A random key per checkout is fine for `make run`; production sets SECRET_KEY.
-_key_file = VAR_DIR / "secret_key"
-SECRET_KEY = os.environ.get("SECRET_KEY") or ""
-if not SECRET_KEY:
-    if not _key_file.exists():
-        import secrets
-
-        _key_file.write_text(secrets.token_urlsafe(50))
-    SECRET_KEY = _key_file.read_text().strip()
+SECRET_KEY = os.environ.get("SECRET_KEY") or secret_key_load(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+# --- Behind TLS ---------------------------------------------------------------------------
+# HTTPS=true: the site is reached over https only (directly or through a TLS proxy): the
+# admin's session and CSRF cookies are sent over https only, and browsers are told to keep
+# to https (HSTS) for SECURE_HSTS_SECONDS.
+HTTPS = env_bool("HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# The header a TLS-terminating proxy sets to `https` (e.g. X-Forwarded-Proto). Only set it
+# when the proxy always sets or overwrites that header: a client could send it otherwise.
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    _proto_header = os.environ["SECURE_PROXY_SSL_HEADER"].strip().upper().replace("-", "_")
+    SECURE_PROXY_SSL_HEADER = (f"HTTP_{_proto_header}", "https")
 # Base of the links in emails ("see the auction").
 SITE_URL = os.environ.get("SITE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}")
 
@@ -187,14 +198,29 @@ OAUTH2_PROVIDER = {
     # A used refresh token is revoked at once: no grace period for replays.
     "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
     "ROTATE_REFRESH_TOKEN": True,
+    # A refresh token used a second time (a stolen copy, or the thief's after the owner's)
+    # revokes its whole family: every token descended from the same login.
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    # Only the SHA-256 of each access and refresh token is stored (`token_checksum`, which
+    # every lookup uses); the `token` column stays blank (RFC 9700, section 4).
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    # No implicit grant, and PKCE with S256 only: no client of the service needs either.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
     "PKCE_REQUIRED": True,
     "SCOPES": {"read": "Read auctions and bids", "write": "Create auctions and place bids"},
     "DEFAULT_SCOPES": ["read", "write"],
+    # Refuses the tokens of deactivated users at /o/ too (refresh, protected views).
+    "OAUTH2_VALIDATOR_CLASS": "accounts.oauth.AccountOAuth2Validator",
 }
 LOGIN_URL = "/admin/login/"
 
 # --- REST framework -----------------------------------------------------------------------
 LOGIN_THROTTLE_RATE = os.environ.get("LOGIN_THROTTLE_RATE", "10/min")
+# Failed logins on one account from any address (accounts/throttling.py says what a full
+# window refuses: only the addresses that failed on that account).
+LOGIN_ACCOUNT_THROTTLE_RATE = os.environ.get("LOGIN_ACCOUNT_THROTTLE_RATE", "5/min")
 REGISTER_THROTTLE_RATE = os.environ.get("REGISTER_THROTTLE_RATE", "100/hour")
 # Behind N proxies that each append the address they saw to `X-Forwarded-For`, a client is
 # the Nth address from the right of that header; unset, it is `REMOTE_ADDR`.
@@ -214,6 +240,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "login": LOGIN_THROTTLE_RATE,
+        "login_account": LOGIN_ACCOUNT_THROTTLE_RATE,
         "register": REGISTER_THROTTLE_RATE,
     },
     "COERCE_DECIMAL_TO_STRING": True,

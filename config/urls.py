@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from accounts.oauth import AccountIntrospectTokenView
 from common import health
 
 api_v1 = [
@@ -24,6 +25,8 @@ if settings.BENCH_MODE:
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),
+    # Before DOT's own: introspection that knows about deactivated users.
+    path("o/introspect/", AccountIntrospectTokenView.as_view(), name="oauth2-introspect"),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),

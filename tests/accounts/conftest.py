@@ -3,9 +3,10 @@ a cleared cache): a user with a known name and password, that user's tokens as t
 service issues them, and throttle rates to set for one test."""
 
 import pytest
+from oauth2_provider.models import Application
 
 from accounts import services
-from tests.accounts.helpers import PASSWORD
+from tests.accounts.helpers import PASSWORD, PASSWORD_APP_ID, PASSWORD_APP_SECRET
 from tests.factories import UserFactory
 
 
@@ -34,3 +35,15 @@ def throttle_rates(settings):
         }
 
     return set_rates
+
+
+@pytest.fixture
+def password_app(db):
+    """A third-party application allowed the password grant at /o/token/."""
+    return Application.objects.create(
+        name="A trusted mobile app",
+        client_id=PASSWORD_APP_ID,
+        client_secret=PASSWORD_APP_SECRET,
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_PASSWORD,
+    )

@@ -157,3 +157,18 @@ def test_authorization_code_with_pkce_gives_a_token_that_authenticates_on_the_ap
 
     assert me.status_code == 200
     assert me.json()["username"] == "alice"
+
+
+def test_a_token_without_a_user_in_the_query_string_reads_as_anonymous_and_cannot_write(
+    api_client, confidential_app
+):
+    auth = basic_auth("third-party-bot", SECRET)
+    token = api_client.post("/o/token/", {"grant_type": "client_credentials"}, **auth).json()[
+        "access_token"
+    ]
+
+    listed = api_client.get(f"/api/v1/auctions?access_token={token}")
+    created = api_client.post(f"/api/v1/auctions?access_token={token}", {}, format="json")
+
+    assert listed.status_code == 200
+    assert created.status_code == 401

@@ -142,8 +142,9 @@ def test_register_throttle_is_per_client_address(api_client, throttle_rates):
 
 
 def test_default_rates_come_from_the_settings(settings):
-    from accounts.throttling import LoginRateThrottle, RegisterRateThrottle
+    from accounts.throttling import RegisterRateThrottle
 
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-    assert LoginRateThrottle().rate == rates["login"]
+    assert rates["login"] == settings.LOGIN_THROTTLE_RATE
+    assert rates["login_account"] == settings.LOGIN_ACCOUNT_THROTTLE_RATE
     assert RegisterRateThrottle().rate == rates["register"]

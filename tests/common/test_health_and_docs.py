@@ -5,6 +5,8 @@ import re
 
 import pytest
 
+from tests.support.probe import python_probe
+
 pytestmark = pytest.mark.django_db
 
 
@@ -20,6 +22,33 @@ def test_readyz_answers_200_when_the_database_answers(api_client):
 
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+# A web process whose database refuses connections (nothing listens on port 1).
+READYZ_WITHOUT_DATABASE = """
+import logging
+import django
+django.setup()
+from django.test import Client
+records = []
+handler = logging.Handler()
+handler.emit = records.append
+logging.getLogger("common.health").addHandler(handler)
+response = Client().get("/readyz")
+print(response.status_code)
+print(response.content.decode())
+print(any("127.0.0.1" in str(r.exc_info[1]) for r in records if r.exc_info))
+"""
+
+
+def test_readyz_without_a_database_says_unavailable_and_logs_why():
+    status, body, logged = python_probe(
+        READYZ_WITHOUT_DATABASE, DATABASE_URL="postgres://nobody:secret@127.0.0.1:1/auction"
+    ).splitlines()
+
+    assert status == "503"
+    assert json.loads(body) == {"status": "unavailable"}
+    assert logged == "True"
 
 
 @pytest.fixture
