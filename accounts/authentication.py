@@ -38,11 +38,11 @@ class BearerTokenAuthentication(OAuth2Authentication):
         if not scheme and not self._token_elsewhere(request):
             return None  # anonymous: no credentials at all, nothing for DOT to parse
         if scheme.lower() != "bearer" or not token:
-            return super().authenticate(request)  # no bearer header: DOT decides
+            return self._dot_authenticate(request)  # no bearer header: DOT decides
         checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
         access_token = self._token_fetch(request, checksum)
         if access_token is not None and access_token.resource:
-            return super().authenticate(request)  # audience-restricted: DOT checks it
+            return self._dot_authenticate(request)  # audience-restricted: DOT checks it
         if access_token is None or access_token.is_expired() or not access_token.user_id:
             request.oauth2_error = {
                 "error": "invalid_token",
@@ -52,6 +52,19 @@ class BearerTokenAuthentication(OAuth2Authentication):
         if not access_token.user.is_active:
             return None
         return access_token.user, access_token
+
+    def _dot_authenticate(self, request):
+        """DOT's full check, keeping only tokens that stand for a user. A token issued to
+        an application alone (client credentials: no user) is no user of this API: it is
+        treated as no credentials (anonymous reads work, writes are a 401)."""
+        result = super().authenticate(request)
+        if result is not None and result[0] is None:
+            request.oauth2_error = {
+                "error": "invalid_token",
+                "error_description": "The access token does not belong to a user.",
+            }
+            return None
+        return result
 
     @staticmethod
     def _token_fetch(request, checksum: str):
