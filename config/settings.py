@@ -39,6 +39,19 @@ def filesystem_broker_options(directory: Path) -> dict:
     }
 
 
+def env_rate(name: str, default: str) -> tuple[int, int] | None:
+    """A rate as DRF writes them, `N/period` (`100/day`, `10/hour`; the period's first
+    letter decides: s, m, h, d), as (N, seconds); empty or `none` is no limit."""
+    value = os.environ.get(name, default).strip().lower()
+    if value in {"", "none", "off"}:
+        return None
+    count, _, period = value.partition("/")
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(period[:1])
+    if not count.isdigit() or seconds is None:
+        raise ImproperlyConfigured(f"{name} must look like 100/day, not {value!r}")
+    return int(count), seconds
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -298,6 +311,9 @@ CELERY_TASK_ALWAYS_EAGER = False
 # --- Product knobs ------------------------------------------------------------------------
 
 BIDS_IN_DETAIL = 100
+# How many auctions one user may create per period (`N/day`, `N/hour`...): every new
+# auction emails every user, so an account must not be able to fire them without end.
+AUCTION_CREATE_LIMIT = env_rate("AUCTION_CREATE_LIMIT", "100/day")
 # Watchers get one "ending soon" email this long before an auction's effective end (not
 # for auctions shorter than this from creation to end_time).
 WATCH_REMINDER_SECONDS = int(os.environ.get("WATCH_REMINDER_SECONDS", 3600))
