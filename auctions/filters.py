@@ -74,6 +74,8 @@ class AuctionFilter(django_filters.FilterSet):
         return queryset
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        # UPPER(col::text) LIKE '%VALUE%' on PostgreSQL, which the trigram GIN indexes on
+        # that expression answer (auctions migration 0004); a plain filter on SQLite.
         return queryset.filter(Q(title__icontains=value) | Q(description__icontains=value))
 
 

@@ -88,6 +88,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "oauth2_provider",
+    # Its index expressions (OpClass) build the search's trigram indexes (auctions 0004).
+    "django.contrib.postgres",
     "accounts",
     "auctions",
     "notifications",
