@@ -7,6 +7,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from rest_framework import serializers
 
 from accounts.models import EmailPreferences
+from common.validators import header_text_validator
 
 User = get_user_model()
 
@@ -28,12 +29,17 @@ def password_field(**kwargs) -> serializers.CharField:
 class RegisterInputSerializer(serializers.Serializer):
     username = serializers.CharField(
         max_length=150,
-        validators=[UnicodeUsernameValidator()],
+        validators=[UnicodeUsernameValidator(), header_text_validator],
         help_text="150 characters or fewer: letters, digits and @/./+/-/_ only. "
         "Unique, whatever the case.",
     )
     email = serializers.EmailField(
-        max_length=254, help_text="Unique, whatever the case; where notifications go."
+        max_length=254,
+        # Django's address check accepts a quoted local part holding control characters
+        # ('"x\x0bX:y"@example.com'), which would break the To header of every email.
+        validators=[header_text_validator],
+        help_text="Unique, whatever the case; where notifications go. "
+        "No control or invisible characters.",
     )
     password = password_field(help_text="Must pass the password rules (length, not common...).")
 

@@ -61,3 +61,19 @@ class MaxBelowAmount(DomainError):
     code = "max_amount_below_amount"
     status = status.HTTP_400_BAD_REQUEST
     title = "The maximum must be at least the bid"
+
+
+class AuctionCreateLimitReached(DomainError):
+    """The owner has created as many auctions as `AUCTION_CREATE_LIMIT` allows in its
+    period; `retry_after` is when the oldest of them leaves the period (seconds)."""
+
+    code = "auction_create_limit_reached"
+    status = status.HTTP_429_TOO_MANY_REQUESTS
+    title = "Too many auctions created; retry later"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **extra) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

@@ -114,6 +114,8 @@ class Auction(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # The search's trigram indexes (auction_title_trgm_idx, auction_description_trgm_idx)
+        # exist on PostgreSQL only and are created by migration 0004, outside this state.
         indexes = [
             models.Index(fields=["closes_at", "id"], name="auction_closes_at_idx"),
             models.Index(fields=["-created_at", "-id"], name="auction_created_idx"),

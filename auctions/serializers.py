@@ -13,11 +13,21 @@ from rest_framework import serializers
 from auctions.models import Auction, Bid
 from common import clock
 from common.money import CURRENCIES, DEFAULT_CURRENCY, MoneyField, money_str
+from common.validators import body_text_validator, header_text_validator
 
 
 class AuctionCreateInputSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200)
-    description = serializers.CharField(allow_blank=True, max_length=20_000)
+    title = serializers.CharField(
+        max_length=200,
+        validators=[header_text_validator],
+        help_text="No control or invisible characters: the title is the emails' subject.",
+    )
+    description = serializers.CharField(
+        allow_blank=True,
+        max_length=20_000,
+        validators=[body_text_validator],
+        help_text="No control characters but line breaks and tabs.",
+    )
     starting_price = MoneyField(min_value=0)
     price_step = MoneyField(min_value=Decimal("0.01"))
     end_time = serializers.DateTimeField(help_text="ISO 8601 with offset; must be in the future.")

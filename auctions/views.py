@@ -89,6 +89,12 @@ class AuctionListView(ClockedView):
             400: problem_response("`validation_error` or `end_time_not_in_future`."),
             401: UNAUTHENTICATED,
             409: problem_response(IDEMPOTENCY_KEY_REUSED),
+            429: problem_response(
+                "`auction_create_limit_reached`: the caller has created as many auctions as "
+                "the service allows per period (`AUCTION_CREATE_LIMIT`, by default 100 a "
+                "day); `Retry-After` (and `retry_after`) says in how many seconds a place "
+                "frees."
+            ),
         },
     )
     @idempotent

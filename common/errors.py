@@ -16,6 +16,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from common.parsers import RequestTooLarge
+
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -85,6 +87,7 @@ _DRF_CODES: list[tuple[type[exceptions.APIException], str, str]] = [
     (exceptions.MethodNotAllowed, "method_not_allowed", "Method not allowed"),
     (exceptions.Throttled, "throttled", "Too many requests"),
     (exceptions.ParseError, "parse_error", "Malformed request body"),
+    (RequestTooLarge, "request_too_large", "Request body too large"),
     (exceptions.UnsupportedMediaType, "unsupported_media_type", "Unsupported media type"),
     (exceptions.NotAcceptable, "not_acceptable", "Not acceptable"),
     (exceptions.ValidationError, "validation_error", "Invalid input"),

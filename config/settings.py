@@ -50,6 +50,19 @@ def env_int(name: str, default: int) -> int:
     return int(value)
 
 
+def env_rate(name: str, default: str) -> tuple[int, int] | None:
+    """A rate as DRF writes them, `N/period` (`100/day`, `10/hour`; the period's first
+    letter decides: s, m, h, d), as (N, seconds); empty or `none` is no limit."""
+    value = os.environ.get(name, default).strip().lower()
+    if value in {"", "none", "off"}:
+        return None
+    count, _, period = value.partition("/")
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(period[:1])
+    if not count.isdigit() or seconds is None:
+        raise ImproperlyConfigured(f"{name} must look like 100/day, not {value!r}")
+    return int(count), seconds
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -95,12 +108,16 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "oauth2_provider",
+    # Its index expressions (OpClass) build the search's trigram indexes (auctions 0004).
+    "django.contrib.postgres",
     "accounts",
     "auctions",
     "notifications",
 ]
 
 MIDDLEWARE = [
+    # First: a body too large, or in a charset that is no text encoding, is refused unread.
+    "common.middleware.RequestBodyGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -164,6 +181,10 @@ else:
     raise ImproperlyConfigured(f"Unsupported DATABASE_URL engine: {_db['ENGINE']}")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The largest request body accepted, in bytes: a longer one is a 413 before it is read
+# (common/middleware.py). No request of the API comes near 1 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024))
 
 # --- Cache (throttling) -------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
@@ -232,7 +253,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["common.permissions.ReadPublicWriteAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["common.parsers.DecimalJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["common.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "common.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -332,6 +353,9 @@ CELERY_TASK_ALWAYS_EAGER = False
 # --- Product knobs ------------------------------------------------------------------------
 
 BIDS_IN_DETAIL = 100
+# How many auctions one user may create per period (`N/day`, `N/hour`...): every new
+# auction emails every user, so an account must not be able to fire them without end.
+AUCTION_CREATE_LIMIT = env_rate("AUCTION_CREATE_LIMIT", "100/day")
 # Watchers get one "ending soon" email this long before an auction's effective end (not
 # for auctions shorter than this from creation to end_time).
 WATCH_REMINDER_SECONDS = int(os.environ.get("WATCH_REMINDER_SECONDS", 3600))

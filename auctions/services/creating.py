@@ -1,10 +1,13 @@
-from datetime import datetime
+import math
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from auctions.errors import EndTimeNotInFuture, InvalidAuctionTerms
+from auctions.errors import AuctionCreateLimitReached, EndTimeNotInFuture, InvalidAuctionTerms
 from auctions.models import Auction
 from common import clock
 from common.money import DEFAULT_CURRENCY
@@ -38,6 +41,38 @@ def _auction_terms_check(
         raise InvalidAuctionTerms(next(iter(errors.values()))[0], errors=errors)
 
 
+def _auction_create_limit_check(owner: AbstractBaseUser, *, now: datetime) -> None:
+    """Refuse a new auction when its owner has created `AUCTION_CREATE_LIMIT` of them
+    within its period (each one emails every user).
+
+    Must run inside the creating transaction. It locks the owner's user row first, so that
+    two concurrent creations by one owner take turns: the second counts the first's
+    auction and cannot slip past the limit with it (on SQLite, the transaction's write lock,
+    taken at BEGIN, does the same). A lock wait past `lock_timeout` is a 503 `busy`.
+    """
+    limit = settings.AUCTION_CREATE_LIMIT
+    if limit is None:
+        return
+    count, seconds = limit
+    period = timedelta(seconds=seconds)
+    list(get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk"))
+    # The count-th newest auction of the period, if there is one, is the one whose
+    # leaving the period frees a place (index auction_owner_idx answers it).
+    nth_newest = (
+        Auction.objects.filter(owner=owner, created_at__gt=now - period)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)[count - 1 : count]
+        if count
+        else [now]  # a limit of 0: no auction at all
+    )
+    for created_at in nth_newest:
+        retry_after = max(1, math.ceil((created_at + period - now).total_seconds()))
+        raise AuctionCreateLimitReached(
+            f"At most {count} auctions per {seconds} seconds; retry in {retry_after} seconds.",
+            retry_after=retry_after,
+        )
+
+
 def auction_create(
     *,
     owner: AbstractBaseUser,
@@ -56,9 +91,12 @@ def auction_create(
     """Create an auction that accepts bids until `end_time` (later with soft close).
 
     Transaction: one, inserting the auction and the "auction created" event (every user but
-    the owner is emailed after commit). Locks nothing (the row is new).
+    the owner is emailed after commit). Locks the owner's user row, for the creation limit
+    (the auction row is new).
     Raises `EndTimeNotInFuture` when `end_time` is not after now (any duration is valid),
-    and `InvalidAuctionTerms` when the optional prices or the cap contradict each other.
+    `InvalidAuctionTerms` when the optional prices or the cap contradict each other, and
+    `AuctionCreateLimitReached` (429, Retry-After) when the owner has created
+    `AUCTION_CREATE_LIMIT` auctions in its period.
     """
     now = clock.now()
     if end_time <= now:
@@ -75,6 +113,7 @@ def auction_create(
         max_end_time=max_end_time,
     )
     with transaction.atomic():
+        _auction_create_limit_check(owner, now=now)
         auction = Auction.objects.create(
             owner=owner,
             title=title,
