@@ -112,22 +112,45 @@ def test_smtp_down_puts_notifications_back_with_a_backoff(auction_create, settin
 
     for notification in Notification.objects.all():
         assert notification.status == "pending"
-        assert notification.attempts == 1
+        assert notification.attempts == 0  # the server's fault, not the message's
         assert notification.last_error
         assert notification.next_attempt_at > clock.now()
     assert services.notification_deliver(ids) == 0  # not due yet: not even tried
 
 
-def test_after_too_many_attempts_a_notification_is_failed(auction_create, settings, mailbox):
+def test_a_mail_server_down_for_any_number_of_tries_never_fails_a_notification(
+    auction_create, settings, mailbox, smtp_server
+):
     UserFactory()
     auction_create()
     ids = expand_all(latest_event("auction_created"))
-    settings.EMAIL_PORT = 9
+    settings.EMAIL_PORT = 9  # nothing listens there
+    settings.NOTIFICATION_MAX_ATTEMPTS = 2
+    for _ in range(5):
+        Notification.objects.update(next_attempt_at=clock.now())
+        services.notification_deliver(ids)
+    notification = Notification.objects.get()
+    assert (notification.status, notification.attempts) == ("pending", 0)
+
+    settings.EMAIL_PORT = smtp_server.port  # back
+    Notification.objects.update(next_attempt_at=clock.now())
+    assert services.notification_deliver(ids) == 1
+    assert Notification.objects.get().status == "sent"
+
+
+def test_a_message_refused_for_now_too_many_times_is_failed(auction_create, settings, mailbox):
+    user = UserFactory()
+    auction_create()
+    ids = expand_all(latest_event("auction_created"))
+    mailbox.refuse_for_now = {user.email}
     settings.NOTIFICATION_MAX_ATTEMPTS = 2
     services.notification_deliver(ids)
+    assert Notification.objects.get().status == "pending"
     Notification.objects.update(next_attempt_at=clock.now())
     services.notification_deliver(ids)
-    assert Notification.objects.get().status == "failed"
+    notification = Notification.objects.get()
+    assert (notification.status, notification.attempts) == ("failed", 2)
+    assert "450" in notification.last_error
 
 
 def test_recovery_finds_stalled_expansions_and_due_retries(auction_create, settings):
