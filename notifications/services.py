@@ -780,3 +780,37 @@ def notifications_recover(*, limit: int = 20) -> dict[str, int]:
     if event_ids:
         Event.objects.filter(pk__in=event_ids).update(touched_at=now)
     return {"events": len(event_ids), "notifications": len(due_ids)}
+
+
+def notifications_resend(
+    notification_ids: Sequence[int] | None = None, *, since: datetime | None = None
+) -> int:
+    """Send `failed` notifications again: an operator's decision, after fixing what made
+    them fail (a mail server that refused the sender, an address since corrected).
+
+    Only `failed` rows are touched, those among `notification_ids` when given and created at
+    or after `since` when given (both None: every failed row). Each goes back to `pending`,
+    due now, with its attempts reset and its last error kept until the next outcome.
+    Transaction: one UPDATE; delivery is enqueued after commit (if the broker is down, the
+    sweep sends them). Idempotent: a row already resent is no longer `failed`. Returns how
+    many were resent.
+    """
+    rows = Notification.objects.filter(status=Status.FAILED)
+    if notification_ids is not None:
+        rows = rows.filter(pk__in=list(notification_ids))
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    with transaction.atomic():
+        ids = list(rows.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        resent = Notification.objects.filter(pk__in=ids, status=Status.FAILED).update(
+            status=Status.PENDING, attempts=0, claim=None, next_attempt_at=clock.now()
+        )
+        batch_size = settings.NOTIFICATION_BATCH_SIZE
+
+        def deliver_dispatch() -> None:
+            for start in range(0, len(ids), batch_size):
+                tasks.notification_deliver_task.delay(ids[start : start + batch_size])
+
+        transaction.on_commit(deliver_dispatch, robust=True)
+    logger.info("Resent %d failed notifications", resent)
+    return resent
