@@ -267,3 +267,29 @@ def test_several_rows_are_inserted_in_order_with_their_keys_however_many():
     stored = dict(Event.objects.filter(auction=auction).values_list("pk", "payload"))
     assert [stored[pk]["n"] for pk in pks] == list(range(250))
     assert models_insert([]) == []
+
+
+def test_inserts_of_any_number_of_rows_use_a_few_statements_per_model():
+    """Each distinct row count would be another SQL text kept by the process and another
+    statement prepared on the server: row counts come in powers of two instead."""
+    from common import clock
+    from notifications.models import Event
+
+    auction, now = AuctionFactory(), clock.now()
+    sizes = [*range(1, 140), 257, 500, 777, 1500, 3001]
+    with CaptureQueriesContext(connection) as queries:
+        for size in sizes:
+            events = [
+                Event(kind=Event.Kind.BID_PLACED, auction=auction, created_at=now, touched_at=now)
+                for _ in range(size)
+            ]
+            models_insert(events)
+            assert len({event.pk for event in events}) == size
+    texts = {
+        sql
+        for query in queries.captured_queries
+        for sql in statement_sql(query["sql"]).split("; ")
+        if sql.startswith("INSERT INTO")
+    }
+    assert len(texts) <= 11  # 1, 2, 4 ... 1024 rows
+    assert Event.objects.filter(auction=auction).count() == sum(sizes)
