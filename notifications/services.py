@@ -21,7 +21,7 @@ from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 
 from auctions.models import Auction, Bid
 from common import clock
@@ -814,3 +814,60 @@ def notifications_resend(
         transaction.on_commit(deliver_dispatch, robust=True)
     logger.info("Resent %d failed notifications", resent)
     return resent
+
+
+# --- Retention ------------------------------------------------------------------------------
+#
+# Old rows are deleted RETENTION_BATCH_SIZE at a time, each batch in its own short
+# transaction, walking the primary key (ids grow with time): a purge never holds many
+# locks for long, and a big backlog is worked off over a few runs (at most
+# `_PURGE_BATCHES_PER_RUN` batches each).
+
+_PURGE_BATCHES_PER_RUN = 100
+
+
+def _purge(rows, *, before: datetime) -> int:
+    """Delete `rows` (a queryset of one model, ordered by nothing) created before `before`,
+    in batches; returns how many were deleted."""
+    model = rows.model
+    newer = model.objects.filter(created_at__gte=before).order_by("pk").values_list("pk")[:1]
+    bound = next(iter(newer), None)
+    if bound is not None:
+        rows = rows.filter(pk__lt=bound[0])
+    batch_size = settings.RETENTION_BATCH_SIZE
+    deleted, last = 0, 0
+    for _ in range(_PURGE_BATCHES_PER_RUN):
+        batch = rows.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)
+        ids = list(batch[:batch_size])
+        if not ids:
+            break
+        with transaction.atomic():  # the conditions checked again as the rows go
+            deleted += rows.filter(pk__in=ids).delete()[1].get(model._meta.label, 0)
+        last = ids[-1]
+    return deleted
+
+
+def notifications_sent_purge() -> int:
+    """Delete the `sent` notifications sent more than NOTIFICATION_RETENTION_DAYS ago.
+
+    Pending, sending and failed rows are kept whatever their age (a failed one waits for an
+    operator). Transactions: one per batch of RETENTION_BATCH_SIZE; idempotent. Returns how
+    many were deleted.
+    """
+    before = clock.now() - timedelta(days=settings.NOTIFICATION_RETENTION_DAYS)
+    rows = Notification.objects.filter(status=Status.SENT, sent_at__lt=before)
+    return _purge(rows, before=before)
+
+
+def events_purge() -> int:
+    """Delete the events older than EVENT_RETENTION_DAYS whose work is done: fully expanded,
+    with no notification left (their sent ones purged by `notifications_sent_purge`).
+
+    An event with a pending, sending or failed notification is kept. Transactions: one per
+    batch of RETENTION_BATCH_SIZE; idempotent. Returns how many were deleted.
+    """
+    before = clock.now() - timedelta(days=settings.EVENT_RETENTION_DAYS)
+    rows = Event.objects.filter(expanded_at__isnull=False).exclude(
+        Exists(Notification.objects.filter(event=OuterRef("pk")))
+    )
+    return _purge(rows, before=before)

@@ -203,9 +203,9 @@ def bid_place(
     (`BidTooLow`, carrying `min_next_bid`) and `max_amount >= amount` (`MaxBelowAmount`).
     Inserts the bid, records the maximum, lets competing maxima bid (`_proxies_resolve`),
     extends a soft close, and saves `current_price`, `leader`, `bid_count` and `closes_at`
-    before the lock is released. Records one "bid placed" event per new bid, automatic ones included,
-    that has earlier bidders (each gets one email per such bid after commit, except its own
-    bidder: the bidder a maximum outbids hears it from the automatic bid).
+    before the lock is released. Records one "bid placed" event per new bid with earlier
+    bidders, automatic ones included: each earlier bidder but the bid's own gets one email
+    per such bid after commit (the bidder a maximum outbids hears it from the automatic bid).
     Not idempotent: each call that succeeds is one more bid (see `Idempotency-Key`).
     """
     _bid_refuse_early(auction_id, bidder=bidder, amount=amount, snapshot=snapshot)
