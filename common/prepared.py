@@ -683,21 +683,25 @@ def models_insert(instances: Sequence[M], *, using: str = "default") -> Sequence
         return instances
     marks = f"({', '.join(['%s'] * len(fields))})"
     limit = max(connection.ops.bulk_batch_size(fields, instances), 1)  # SQLite's variable limit
-    statements = []
-    start = 0
-    for size in _insert_chunk_sizes(len(rows), limit):
-        chunk = rows[start : start + size]
-        start += size
-        sql = f"{head} VALUES {', '.join([marks] * size)}{returning}"
-        params = [
-            field.get_db_prep_save(value, connection)
-            for row in chunk
-            for field, value in zip(fields, row, strict=True)
-        ]
-        statements.append((sql, params))
     pks = []
     with connection.cursor() as cursor:
-        for _ in _run_each(cursor, statements):  # one round trip on PostgreSQL
+        if _several_statements_per_execute(cursor):  # kept and prepared: a few shapes only
+            sizes = _insert_chunk_sizes(len(rows), limit)
+        else:  # SQLite: each chunk as large as its variable limit allows
+            sizes = [min(limit, len(rows) - start) for start in range(0, len(rows), limit)]
+        statements = []
+        start = 0
+        for size in sizes:
+            chunk = rows[start : start + size]
+            start += size
+            sql = f"{head} VALUES {', '.join([marks] * size)}{returning}"
+            params = [
+                field.get_db_prep_save(value, connection)
+                for row in chunk
+                for field, value in zip(fields, row, strict=True)
+            ]
+            statements.append((sql, params))
+        for _ in _run_each(cursor, statements):  # in one message on PostgreSQL
             if returning:
                 pks.extend(row[0] for row in cursor.fetchall())
             else:
@@ -709,10 +713,12 @@ def models_insert(instances: Sequence[M], *, using: str = "default") -> Sequence
     return instances
 
 
-# Rows are inserted in chunks whose sizes are powers of two, up to this many: each distinct
-# row count is another SQL text (kept by `_server_statement`, and prepared on the server),
-# so that any number of rows costs at most 11 texts per model (1, 2, 4 ... 1024 rows), not
-# one per batch size ever seen (2.5 MB of text for an INSERT of 15,000 rows).
+# On PostgreSQL, rows are inserted in chunks whose sizes are powers of two, up to this many,
+# all in one message: each distinct row count is another SQL text (kept by
+# `_server_statement`, and prepared on the server), so that any number of rows costs at
+# most 11 texts per model (1, 2, 4 ... 1024 rows), not one per batch size ever seen (2.5 MB
+# of text for an INSERT of 15,000 rows). SQLite's driver keeps its own statements in a
+# small LRU cache, and one statement per chunk spares it round trips.
 INSERT_CHUNK_MAX = 1024
 
 
