@@ -27,6 +27,7 @@ def mailbox(smtp_server, settings):
     smtp_server.mailbox.refuse = set()
     smtp_server.mailbox.refuse_for_now = set()
     smtp_server.mailbox.refuse_content = set()
+    smtp_server.mailbox.closing = set()
     smtp_server.mailbox.on_data = None
     smtp_server.mailbox.pipelining = True
 

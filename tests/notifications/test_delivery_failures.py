@@ -89,6 +89,20 @@ def test_a_message_refused_after_its_content_fails_alone_and_its_neighbours_are_
     assert list(others.values_list("status", "attempts").distinct()) == [("sent", 1)]
 
 
+def test_a_server_closing_the_session_fails_nothing_and_counts_no_attempt(auction_create, mailbox):
+    readers = UserFactory.create_batch(4)
+    mailbox.closing = {readers[1].email}  # 421: the server, not the message
+    ids = announcement_ids(auction_create)
+
+    assert services.notification_deliver(ids) == 1
+
+    rows = {n.recipient_id: n for n in Notification.objects.all()}
+    assert rows[readers[0].pk].status == "sent"
+    for reader in readers[1:]:
+        assert (rows[reader.pk].status, rows[reader.pk].attempts) == ("pending", 0)
+        assert "421" in rows[reader.pk].last_error
+
+
 def test_a_late_worker_never_turns_a_sent_notification_back_to_pending(
     auction_create, settings, mailbox
 ):

@@ -42,7 +42,8 @@ class Received:
 @dataclass
 class Mailbox:
     """What the server accepted, in order. `delay` slows each message down (seconds);
-    recipients in `refuse` are refused (550), those in `refuse_for_now` too (450), and
+    recipients in `refuse` are refused (550), those in `refuse_for_now` too (450), those in
+    `closing` with the server's "closing the session" (421), and
     messages to those in `refuse_content` after their content (554, at the end of DATA);
     `pipelining` offers PIPELINING in EHLO; `on_data`, when set, is called with each
     message's envelope before it is answered (a relay that takes its time)."""
@@ -52,6 +53,7 @@ class Mailbox:
     refuse: set[str] = field(default_factory=set)
     refuse_for_now: set[str] = field(default_factory=set)
     refuse_content: set[str] = field(default_factory=set)
+    closing: set[str] = field(default_factory=set)
     on_data: Callable[[object], None] | None = None
     pipelining: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -67,6 +69,8 @@ class Mailbox:
             return "550 No such user here"
         if address in self.refuse_for_now:
             return "450 Mailbox busy, try again later"
+        if address in self.closing:
+            return "421 Service not available, closing transmission channel"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
