@@ -307,3 +307,13 @@ def email_preferences_update(user: AbstractUser, **changes: bool) -> EmailPrefer
         user=user, defaults={**changes, "updated_at": clock.now()}
     )
     return preferences
+
+
+def tokens_expired_purge() -> None:
+    """Delete expired OAuth tokens: django-oauth-toolkit's `clear_expired` (expired access
+    tokens, refresh tokens REFRESH_TOKEN_EXPIRE_SECONDS after their access token expired,
+    revoked ones, expired grants), CLEAR_EXPIRED_TOKENS_BATCH_SIZE rows per statement.
+    Idempotent."""
+    from oauth2_provider.models import clear_expired  # here: the imports above change often
+
+    clear_expired()

@@ -50,6 +50,7 @@ app.conf.task_routes = {
     "auctions.tasks.*": {"queue": "closing"},
     "notifications.tasks.*": {"queue": "notifications"},
     "common.tasks.*": {"queue": "notifications"},
+    "accounts.tasks.*": {"queue": "notifications"},
 }
 app.conf.task_default_queue = "notifications"
 app.conf.task_queues = [Queue("closing"), Queue("notifications")]
@@ -76,6 +77,24 @@ app.conf.beat_schedule = {
     # every hour: forget idempotency keys older than a day
     "purge-idempotency-keys": {
         "task": "common.tasks.idempotency_keys_purge_task",
+        "schedule": 60 * 60.0,
+        "options": {"expires": 10 * 60},
+    },
+    # every hour: delete sent notifications older than NOTIFICATION_RETENTION_DAYS
+    "purge-sent-notifications": {
+        "task": "notifications.tasks.notifications_sent_purge_task",
+        "schedule": 60 * 60.0,
+        "options": {"expires": 10 * 60},
+    },
+    # every hour: delete finished events older than EVENT_RETENTION_DAYS with no row left
+    "purge-events": {
+        "task": "notifications.tasks.events_purge_task",
+        "schedule": 60 * 60.0,
+        "options": {"expires": 10 * 60},
+    },
+    # every hour: delete expired OAuth tokens (django-oauth-toolkit's clear_expired)
+    "purge-expired-tokens": {
+        "task": "accounts.tasks.tokens_expired_purge_task",
         "schedule": 60 * 60.0,
         "options": {"expires": 10 * 60},
     },

@@ -393,7 +393,9 @@ NOTIFICATION_BATCH_SIZE = int(os.environ.get("NOTIFICATION_BATCH_SIZE", 500))
 NOTIFICATION_DISPATCH_WINDOW_SECONDS = float(
     os.environ.get("NOTIFICATION_DISPATCH_WINDOW_SECONDS", 0.5)
 )
-# Retries: 5 s, 10 s, 20 s ... capped at 10 min; after 20 attempts a notification is failed.
+# Retries of a message the server refused for now (4xx): 5 s, 10 s, 20 s ... capped at
+# 10 min; after 20 such refusals it is failed. A mail server that cannot be reached counts
+# no attempt: its messages wait (backoff capped at 10 min) however long it is down.
 NOTIFICATION_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFICATION_RETRY_BASE_SECONDS", 5))
 NOTIFICATION_RETRY_MAX_SECONDS = 600
 NOTIFICATION_MAX_ATTEMPTS = 20
@@ -402,3 +404,13 @@ NOTIFICATION_CLAIM_SECONDS = 120
 # How often the sweep runs, and after how long it re-dispatches work with no progress.
 NOTIFICATION_RECOVER_INTERVAL_SECONDS = 10.0
 NOTIFICATION_RECOVER_AFTER_SECONDS = float(os.environ.get("NOTIFICATION_RECOVER_AFTER_SECONDS", 10))
+
+# --- Retention ----------------------------------------------------------------------------
+# Hourly jobs delete sent notifications, finished events and expired OAuth tokens older than
+# these ages, RETENTION_BATCH_SIZE rows per transaction (never a long lock).
+NOTIFICATION_RETENTION_DAYS = float(os.environ.get("NOTIFICATION_RETENTION_DAYS", 30))
+EVENT_RETENTION_DAYS = float(os.environ.get("EVENT_RETENTION_DAYS", 30))
+RETENTION_BATCH_SIZE = int(os.environ.get("RETENTION_BATCH_SIZE", 1000))
+# django-oauth-toolkit's `clear_expired` deletes expired access tokens, and refresh tokens
+# REFRESH_TOKEN_EXPIRE_SECONDS after their access token expired, in batches of this size.
+OAUTH2_PROVIDER.setdefault("CLEAR_EXPIRED_TOKENS_BATCH_SIZE", RETENTION_BATCH_SIZE)

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.core.mail.message import forbid_multi_line_headers, sanitize_address
+from django.core.mail.message import BadHeaderError, forbid_multi_line_headers, sanitize_address
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
@@ -67,8 +67,29 @@ def subject(kind: str, event: Event) -> str:
         Kind.AUCTION_ENDED_OWNER: _owner_subject(title, currency, payload),
         Kind.WATCH_REMINDER: f"Ending soon: {title}",
     }
-    text = subjects[kind]
+    text = header_text(subjects[kind])
     return text if len(text) <= 255 else text[:254] + "…"
+
+
+# Characters that must never reach a header: control characters (CR and LF, but also those
+# on which Python's header folding splits a line: \x0b \x0c \x1c-\x1e \x85) and the
+# Unicode line and paragraph separators. The API refuses them in new text; rows written
+# before it did are made harmless here, when their headers are built.
+_UNSAFE_IN_HEADER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def header_text(value: str) -> str:
+    """`value` with every run of characters that could start a header line of its own
+    replaced by one space: safe for a Subject built from user text."""
+    return _UNSAFE_IN_HEADER.sub(" ", value)
+
+
+def header_address(address: str) -> str:
+    """The recipient's address, refused (BadHeaderError) if it holds a character that could
+    start a header line: an address cannot be repaired without mailing someone else."""
+    if _UNSAFE_IN_HEADER.search(address):
+        raise BadHeaderError(f"Recipient address with a control character: {address!r}")
+    return address
 
 
 def _owner_subject(title: str, currency: str, payload: dict) -> str:
@@ -185,6 +206,7 @@ def _unsubscribe_url_maker(preference: str, rendered: dict | None) -> Callable[[
 def _header_lines(name: str, value: str) -> bytes:
     """One header exactly as Django writes it (RFC 2047 words for non-ASCII text, folded at
     78 characters), serialised by the standard library: CRLF-terminated lines."""
+    value = header_text(value)
     line = f"{name}: {value}"
     if value.isascii() and value.isprintable() and len(line) <= _FOLD_AT and value == value.strip():
         return f"{line}\r\n".encode()  # what the library writes too, without its cost
@@ -234,10 +256,10 @@ def message(
     draft = _draft_for(notification, rendered)
     text, html, unsubscribe_url = _bodies(notification, draft)
     email = EmailMultiAlternatives(
-        subject=notification.subject,
+        subject=header_text(notification.subject),
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[notification.recipient.email],
+        to=[header_address(notification.recipient.email)],
         connection=connection,
         headers={
             "Message-ID": _message_id(notification, draft),

@@ -14,11 +14,16 @@ How it works
    the bidders and owner of a closed auction; the watchers of an auction ending soon, up
    to the latest watch at the event), so re-running an expansion finds the same people,
    and the unique (event, recipient) constraint makes it idempotent.
-3. A notification moves `pending` -> `sending` (claimed by one worker, with a lease) ->
-   `sent`; a failure puts it back to `pending` with a backoff, and too many failures to
-   `failed`. A periodic sweep re-dispatches unfinished expansions, due retries and expired
-   leases, so a crashed worker, a broker that was down or a refusing SMTP server delay
-   mail but never lose it.
+3. A notification moves `pending` -> `sending` (claimed by one worker, with a lease and a
+   fencing token, `claim`) -> `sent`. A mail server that cannot be reached (refused,
+   timeout, disconnect, 421, a login or other server-wide error) puts the row back to
+   `pending` with a capped backoff and without counting an attempt, however long the outage
+   lasts. A message that cannot be built, or that the server refuses for good (5xx after
+   MAIL, RCPT or DATA), is `failed` at once with its reason in `last_error`; a message the
+   server refuses for now (4xx) is retried, and `failed` after NOTIFICATION_MAX_ATTEMPTS.
+   An operator sends `failed` rows again (`notifications_resend`). A periodic sweep
+   re-dispatches unfinished expansions, due retries and expired leases, so a crashed
+   worker, a broker that was down or a refusing SMTP server delay mail but never lose it.
 
 Delivery is at most once in normal operation (a claim is exclusive) and at least once
 across crashes: a worker killed between the SMTP server's "250 OK" and the row's update
@@ -96,6 +101,10 @@ class Notification(models.Model):
     created_at = models.DateTimeField()
     # pending: not before this instant; sending: the claim expires at this instant.
     next_attempt_at = models.DateTimeField()
+    # The fencing token of the delivery run that claimed the row last: a run writes the
+    # outcome of a message only while the row is still `sending` under its own token, so a
+    # run that outlived its lease never undoes the work of the one that took the row over.
+    claim = models.BigIntegerField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import logging
 import re
+import secrets
 import select
 import smtplib
 import threading
@@ -19,8 +20,8 @@ from django.contrib.auth import get_user_model
 from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
 
 from auctions.models import Auction, Bid
 from common import clock
@@ -29,7 +30,6 @@ from common.prepared import (
     fetch_together,
     model_insert,
     models_insert,
-    pk_update,
     pk_updates,
 )
 from notifications import dispatch, emails, selectors, tasks
@@ -159,6 +159,9 @@ class Batch:
     pending_ids: list[int]
     # Events whose recipients may not all have their row yet.
     unfinished: list[int]
+    # The fencing token the claimed rows carry (`Notification.claim`): the delivery run
+    # that sends them claims the rest with it too.
+    claim: int = 0
 
 
 def events_expand_claimed(event_ids: Sequence[int], *, batch_size: int | None = None) -> Batch:
@@ -202,6 +205,7 @@ def _events_expand_once(
             return Batch([], [], [])
         now = clock.now()
         lease = now + timedelta(seconds=settings.NOTIFICATION_CLAIM_SECONDS)
+        token = _claim_token() if claim else None
         batches = selectors.events_recipient_batches(events, limit=batch_size)
         rows: list[Notification] = []
         for event in events:
@@ -220,6 +224,7 @@ def _events_expand_once(
                         status=Status.SENDING if claimed else Status.PENDING,
                         created_at=now,
                         next_attempt_at=lease if claimed else now,
+                        claim=token if claimed else None,
                     )
                 )
             if recipients:
@@ -235,7 +240,7 @@ def _events_expand_once(
         return Batch([], _events_pending_ids(batches), unfinished)
     claimed_rows = rows[:claim]
     pending_ids = [row.pk for row in rows[claim:]]
-    return Batch(claimed_rows, pending_ids, unfinished)
+    return Batch(claimed_rows, pending_ids, unfinished, claim=token or 0)
 
 
 # An event's fan-out starts with this query: compiled once per process (common/prepared.py).
@@ -312,19 +317,26 @@ def _events_pending_ids(batches: dict) -> list[int]:
 
 
 _CLAIMED_FIELDS = (
-    "id", "event_id", "kind", "subject", "attempts",
+    "id", "event_id", "kind", "subject", "attempts", "created_at",
     "recipient__id", "recipient__username", "recipient__email",
 )  # fmt: skip
 
 
-def _notifications_claim(notification_ids: Sequence[int]) -> list[Notification]:
-    """Claim the due ones among `notification_ids` for this worker, with a lease.
+def _claim_token() -> int:
+    """A new fencing token for one delivery run (`Notification.claim`)."""
+    return secrets.randbits(62) + 1
+
+
+def _notifications_claim(notification_ids: Sequence[int], *, token: int) -> list[Notification]:
+    """Claim the due ones among `notification_ids` for this worker, with a lease and the
+    run's fencing token.
 
     Transaction: one; locks the rows, skipping those another worker holds. A claim is
     exclusive: whoever claimed a notification is the only one sending it until the lease
-    runs out.
+    runs out, and only the holder of its token may record its outcome.
     """
     now = clock.now()
+    lease = now + timedelta(seconds=settings.NOTIFICATION_CLAIM_SECONDS)
     with transaction.atomic():
         claimed = list(
             Notification.objects.select_for_update(of=("self",), skip_locked=True)
@@ -337,10 +349,30 @@ def _notifications_claim(notification_ids: Sequence[int]) -> list[Notification]:
             .order_by("id")
         )
         Notification.objects.filter(pk__in=[n.pk for n in claimed]).update(
-            status=Status.SENDING,
-            next_attempt_at=now + timedelta(seconds=settings.NOTIFICATION_CLAIM_SECONDS),
+            status=Status.SENDING, next_attempt_at=lease, claim=token
         )
+    for notification in claimed:
+        notification.next_attempt_at = lease
     return claimed
+
+
+def _notifications_lease_renew(
+    notification_ids: Sequence[int], *, token: int
+) -> tuple[set[int], datetime]:
+    """Extend the lease of those of `notification_ids` this run still holds; returns their
+    ids and the new end of the lease. A row whose lease ran out and that another run has
+    claimed since is not among them: its new holder sends it."""
+    lease = clock.now() + timedelta(seconds=settings.NOTIFICATION_CLAIM_SECONDS)
+    held = _held(notification_ids, token)
+    with transaction.atomic():
+        held.update(next_attempt_at=lease)
+        return set(held.values_list("pk", flat=True)), lease
+
+
+def _held(notification_ids: Sequence[int], token: int):
+    """The rows among `notification_ids` still claimed by the run with `token`: the only
+    ones whose outcome that run may record."""
+    return Notification.objects.filter(pk__in=notification_ids, status=Status.SENDING, claim=token)
 
 
 def _events_attach(notifications: list[Notification], events: dict[int, Event]) -> None:
@@ -353,25 +385,65 @@ def _events_attach(notifications: list[Notification], events: dict[int, Event]) 
         notification.event = events[notification.event_id]
 
 
-def _notification_retry_later(notification: Notification, error: Exception) -> None:
-    """Back to pending with an exponential backoff; `failed` after too many attempts."""
+def _error_text(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:2000]
+
+
+def _notification_retry_later(notification: Notification, error: Exception, *, token: int) -> None:
+    """The server refused this message for now (a 4xx answer to it): back to pending with an
+    exponential backoff, counting an attempt; `failed` after NOTIFICATION_MAX_ATTEMPTS."""
     attempts = notification.attempts + 1
     delay = min(
         settings.NOTIFICATION_RETRY_BASE_SECONDS * 2 ** (attempts - 1),
         settings.NOTIFICATION_RETRY_MAX_SECONDS,
     )
     gave_up = attempts >= settings.NOTIFICATION_MAX_ATTEMPTS
-    Notification.objects.filter(pk=notification.pk).update(
+    _held([notification.pk], token).update(
         status=Status.FAILED if gave_up else Status.PENDING,
         attempts=attempts,
-        last_error=f"{type(error).__name__}: {error}"[:2000],
+        last_error=_error_text(error),
         next_attempt_at=clock.now() + timedelta(seconds=delay),
     )
 
 
-def _notifications_mark_sent_async_commit(notification_ids: list[int]) -> None:
+def _notification_fail(notification: Notification, error: Exception, *, token: int) -> None:
+    """This message can never be sent as it is (it cannot be built, or the server refused
+    it for good): `failed` at once, with the reason, for an operator to look at and send
+    again (`notifications_resend`)."""
+    logger.warning("Notification %s failed: %s", notification.pk, _error_text(error))
+    _held([notification.pk], token).update(
+        status=Status.FAILED, attempts=F("attempts") + 1, last_error=_error_text(error)
+    )
+
+
+def _notifications_defer(
+    notifications: Sequence[Notification], error: Exception, *, token: int
+) -> None:
+    """The mail server could not be reached or dropped the session: nothing is wrong with
+    these messages. Back to pending without counting an attempt, so that an outage however
+    long delays mail and never fails it; the wait grows with the age of the newest message
+    (half of it), between NOTIFICATION_RETRY_BASE_SECONDS and NOTIFICATION_RETRY_MAX_SECONDS.
+    """
+    if not notifications:
+        return
+    now = clock.now()
+    newest = max(notification.created_at for notification in notifications)
+    delay = min(
+        max(settings.NOTIFICATION_RETRY_BASE_SECONDS, (now - newest).total_seconds() / 2),
+        settings.NOTIFICATION_RETRY_MAX_SECONDS,
+    )
+    _held([notification.pk for notification in notifications], token).update(
+        status=Status.PENDING,
+        last_error=_error_text(error),
+        next_attempt_at=now + timedelta(seconds=delay),
+    )
+
+
+def _notifications_mark_sent_async_commit(notification_ids: list[int], *, token: int) -> None:
     """Record that the mail server accepted these messages, without waiting for the commit
     to reach the disk (PostgreSQL's `synchronous_commit = off`, this transaction only).
+    Only rows this run still holds are marked: a row taken over after its lease ran out is
+    its new holder's to record.
 
     Safe because the only cost of losing this write in a database crash is one more copy of
     the messages (same Message-IDs) — the at-least-once the outbox promises anyway — and it
@@ -381,11 +453,8 @@ def _notifications_mark_sent_async_commit(notification_ids: list[int]) -> None:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        pk_update(
-            Notification,
-            notification_ids,
-            {"status": Status.SENT, "sent_at": clock.now()},
-            increments=["attempts"],
+        _held(notification_ids, token).update(
+            status=Status.SENT, sent_at=clock.now(), attempts=F("attempts") + 1
         )
 
 
@@ -491,77 +560,130 @@ def notification_deliver(notification_ids: Sequence[int]) -> int:
     connection. Returns how many were sent.
 
     Claims the rows `CLAIM_CHUNK` at a time (`_notifications_claim`), then sends outside any
-    transaction (no lock is held while talking to the mail server). Each message is marked
-    sent as soon as the server accepts it. When the server refuses one recipient, only that
-    notification is retried later; when the connection fails, every claimed unsent one is,
-    and the unclaimed rest stays pending for the sweep.
-    Idempotent: a notification already sent or claimed elsewhere is skipped.
+    transaction (no lock is held while talking to the mail server), renewing the claim's
+    lease as the sending goes (a slow relay) and skipping a row another run took over.
+    Each message is marked sent as soon as the server accepts it. A message that cannot be
+    built or that the server refuses for good is marked failed with its reason; one it
+    refuses for now is retried later; when the connection fails, every claimed unsent one
+    waits for the server to be back (no attempt counted), and the unclaimed rest stays
+    pending for the sweep. Every outcome is recorded only while the run still holds the
+    row's claim. Idempotent: a notification already sent or claimed elsewhere is skipped.
     """
-    return _deliver([], list(notification_ids))
+    return _deliver([], list(notification_ids), token=_claim_token())
 
 
 def batch_deliver(batch: Batch) -> int:
     """`notification_deliver` of an expansion's batch (`events_expand_claimed`): its claimed
     rows are sent as they are, the pending rest is claimed as it goes."""
-    return _deliver(batch.claimed, batch.pending_ids)
+    return _deliver(batch.claimed, batch.pending_ids, token=batch.claim or _claim_token())
 
 
 def _claimed_chunks(
-    claimed: list[Notification], ids: list[int], events: dict[int, Event]
+    claimed: list[Notification], ids: list[int], events: dict[int, Event], token: int
 ) -> Iterator[list[Notification]]:
     """`claimed` (rows claimed already, with their event), then the due ones among `ids`,
     claimed `CLAIM_CHUNK` at a time as the sending reaches them."""
     if claimed:
         yield claimed
     for start in range(0, len(ids), CLAIM_CHUNK):
-        chunk = _notifications_claim(ids[start : start + CLAIM_CHUNK])
+        chunk = _notifications_claim(ids[start : start + CLAIM_CHUNK], token=token)
         if chunk:
             _events_attach(chunk, events)
             yield chunk
 
 
-def _deliver(claimed_first: list[Notification], ids: list[int]) -> int:
+# What a failure to send one message says about it (`_failure_scope`).
+MESSAGE_REFUSED = "message_refused"  # this message, for good: failed at once
+MESSAGE_DEFERRED = "message_deferred"  # this message, for now (4xx): retried, attempts count
+SERVER_UNAVAILABLE = "server_unavailable"  # the server or the session: wait, count nothing
+
+
+def _failure_scope(error: Exception) -> str:
+    """Whom a failure concerns. A reply code to this message's own MAIL, RCPT or DATA says
+    it of the message (5xx for good, 4xx for now), except 421, the server closing the
+    session. Any other SMTP or socket error (refused, timeout, disconnect, a failed login,
+    an unexpected reply) is the server's. Anything else was raised while building the
+    message (a header that cannot be written, a template error): that message, for good."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [reply[0] for reply in error.recipients.values()]
+        return _reply_scope(max(codes) if codes else -1)
+    if isinstance(error, (smtplib.SMTPSenderRefused, smtplib.SMTPDataError)):
+        return _reply_scope(error.smtp_code)
+    if isinstance(error, (smtplib.SMTPException, OSError)):
+        return SERVER_UNAVAILABLE
+    return MESSAGE_REFUSED
+
+
+def _reply_scope(code: int) -> str:
+    if code == 421 or not 400 <= code < 600:
+        return SERVER_UNAVAILABLE
+    return MESSAGE_REFUSED if code >= 500 else MESSAGE_DEFERRED
+
+
+def _deliver(claimed_first: list[Notification], ids: list[int], *, token: int) -> int:
     sent = 0
     smtp = None
     accepted: list[int] = []  # sent, not yet recorded
     rendered: dict = {}  # drafts per (event, kind), for this run
     events: dict[int, Event] = {}  # the events of this run's notifications
     failed = False  # the connection broke: do not keep it
+    # Past half of its lease, a claim is renewed before the next message (a slow relay).
+    renew_within = timedelta(seconds=settings.NOTIFICATION_CLAIM_SECONDS / 2)
 
     def record_accepted() -> None:
         if accepted:
-            _notifications_mark_sent_async_commit(accepted)
+            _notifications_mark_sent_async_commit(accepted, token=token)
             accepted.clear()
 
+    def send(notification: Notification) -> None:
+        nonlocal smtp
+        try:
+            _message_send(smtp, notification, rendered=rendered)
+        except (smtplib.SMTPServerDisconnected, ConnectionError):
+            if sent or not getattr(smtp, "kept", False):
+                raise
+            # The kept session had ended unnoticed: once more, on a new one.
+            _smtp_checkin(smtp, healthy=False)
+            smtp = None
+            smtp = _smtp_checkout()
+            _message_send(smtp, notification, rendered=rendered)
+
     try:
-        for claimed in _claimed_chunks(claimed_first, ids, events):
+        for claimed in _claimed_chunks(claimed_first, ids, events, token):
+            lease_until = min(notification.next_attempt_at for notification in claimed)
+            held: set[int] | None = None  # None: all of the chunk
             if smtp is None:
                 try:
                     smtp = _smtp_checkout()
                 except (smtplib.SMTPException, OSError) as exc:  # could not even connect
-                    for unsent in claimed:
-                        _notification_retry_later(unsent, exc)
+                    _notifications_defer(claimed, exc, token=token)
                     logger.warning("SMTP unavailable; messages will be retried: %s", exc)
                     return sent
             for index, notification in enumerate(claimed):
-                try:
-                    try:
-                        _message_send(smtp, notification, rendered=rendered)
-                    except (smtplib.SMTPServerDisconnected, ConnectionError):
-                        if sent or not getattr(smtp, "kept", False):
-                            raise
-                        # The kept session had ended unnoticed: once more, on a new one.
-                        _smtp_checkin(smtp, healthy=False)
-                        smtp = _smtp_checkout()
-                        _message_send(smtp, notification, rendered=rendered)
-                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
-                    _notification_retry_later(notification, exc)
-                    continue
-                except (smtplib.SMTPException, OSError) as exc:
-                    # The connection is gone: none of the rest can be sent now.
+                if clock.now() >= lease_until - renew_within:
                     record_accepted()
-                    for unsent in claimed[index:]:
-                        _notification_retry_later(unsent, exc)
+                    rest = [unsent.pk for unsent in claimed[index:]]
+                    held, lease_until = _notifications_lease_renew(rest, token=token)
+                if held is not None and notification.pk not in held:
+                    continue  # its lease ran out and another run took it over
+                try:
+                    send(notification)
+                except DatabaseError:
+                    raise
+                except Exception as exc:
+                    scope = _failure_scope(exc)
+                    if scope == MESSAGE_REFUSED:
+                        _notification_fail(notification, exc, token=token)
+                        continue
+                    if scope == MESSAGE_DEFERRED:
+                        _notification_retry_later(notification, exc, token=token)
+                        continue
+                    # The server is gone: none of the rest can be sent now.
+                    record_accepted()
+                    unsent = claimed[index:]
+                    if held is not None:
+                        unsent = [n for n in unsent if n.pk in held]
+                    _notifications_defer(unsent, exc, token=token)
                     logger.warning("SMTP failed after %d messages: %s", sent, exc)
                     failed = True
                     return sent
@@ -658,3 +780,94 @@ def notifications_recover(*, limit: int = 20) -> dict[str, int]:
     if event_ids:
         Event.objects.filter(pk__in=event_ids).update(touched_at=now)
     return {"events": len(event_ids), "notifications": len(due_ids)}
+
+
+def notifications_resend(
+    notification_ids: Sequence[int] | None = None, *, since: datetime | None = None
+) -> int:
+    """Send `failed` notifications again: an operator's decision, after fixing what made
+    them fail (a mail server that refused the sender, an address since corrected).
+
+    Only `failed` rows are touched, those among `notification_ids` when given and created at
+    or after `since` when given (both None: every failed row). Each goes back to `pending`,
+    due now, with its attempts reset and its last error kept until the next outcome.
+    Transaction: one UPDATE; delivery is enqueued after commit (if the broker is down, the
+    sweep sends them). Idempotent: a row already resent is no longer `failed`. Returns how
+    many were resent.
+    """
+    rows = Notification.objects.filter(status=Status.FAILED)
+    if notification_ids is not None:
+        rows = rows.filter(pk__in=list(notification_ids))
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    with transaction.atomic():
+        ids = list(rows.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        resent = Notification.objects.filter(pk__in=ids, status=Status.FAILED).update(
+            status=Status.PENDING, attempts=0, claim=None, next_attempt_at=clock.now()
+        )
+        batch_size = settings.NOTIFICATION_BATCH_SIZE
+
+        def deliver_dispatch() -> None:
+            for start in range(0, len(ids), batch_size):
+                tasks.notification_deliver_task.delay(ids[start : start + batch_size])
+
+        transaction.on_commit(deliver_dispatch, robust=True)
+    logger.info("Resent %d failed notifications", resent)
+    return resent
+
+
+# --- Retention ------------------------------------------------------------------------------
+#
+# Old rows are deleted RETENTION_BATCH_SIZE at a time, each batch in its own short
+# transaction, walking the primary key (ids grow with time): a purge never holds many
+# locks for long, and a big backlog is worked off over a few runs (at most
+# `_PURGE_BATCHES_PER_RUN` batches each).
+
+_PURGE_BATCHES_PER_RUN = 100
+
+
+def _purge(rows, *, before: datetime) -> int:
+    """Delete `rows` (a queryset of one model, ordered by nothing) created before `before`,
+    in batches; returns how many were deleted."""
+    model = rows.model
+    newer = model.objects.filter(created_at__gte=before).order_by("pk").values_list("pk")[:1]
+    bound = next(iter(newer), None)
+    if bound is not None:
+        rows = rows.filter(pk__lt=bound[0])
+    batch_size = settings.RETENTION_BATCH_SIZE
+    deleted, last = 0, 0
+    for _ in range(_PURGE_BATCHES_PER_RUN):
+        batch = rows.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)
+        ids = list(batch[:batch_size])
+        if not ids:
+            break
+        with transaction.atomic():  # the conditions checked again as the rows go
+            deleted += rows.filter(pk__in=ids).delete()[1].get(model._meta.label, 0)
+        last = ids[-1]
+    return deleted
+
+
+def notifications_sent_purge() -> int:
+    """Delete the `sent` notifications sent more than NOTIFICATION_RETENTION_DAYS ago.
+
+    Pending, sending and failed rows are kept whatever their age (a failed one waits for an
+    operator). Transactions: one per batch of RETENTION_BATCH_SIZE; idempotent. Returns how
+    many were deleted.
+    """
+    before = clock.now() - timedelta(days=settings.NOTIFICATION_RETENTION_DAYS)
+    rows = Notification.objects.filter(status=Status.SENT, sent_at__lt=before)
+    return _purge(rows, before=before)
+
+
+def events_purge() -> int:
+    """Delete the events older than EVENT_RETENTION_DAYS whose work is done: fully expanded,
+    with no notification left (their sent ones purged by `notifications_sent_purge`).
+
+    An event with a pending, sending or failed notification is kept. Transactions: one per
+    batch of RETENTION_BATCH_SIZE; idempotent. Returns how many were deleted.
+    """
+    before = clock.now() - timedelta(days=settings.EVENT_RETENTION_DAYS)
+    rows = Event.objects.filter(expanded_at__isnull=False).exclude(
+        Exists(Notification.objects.filter(event=OuterRef("pk")))
+    )
+    return _purge(rows, before=before)

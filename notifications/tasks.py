@@ -46,3 +46,13 @@ def notification_deliver_task(notification_ids: list[int]) -> None:
 @shared_task(ignore_result=True)
 def notifications_recover_task() -> None:
     services.notifications_recover()
+
+
+@shared_task(ignore_result=True)
+def notifications_sent_purge_task() -> None:
+    services.notifications_sent_purge()
+
+
+@shared_task(ignore_result=True)
+def events_purge_task() -> None:
+    services.events_purge()

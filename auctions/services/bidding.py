@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
@@ -142,21 +143,23 @@ def _bid_insert_unlocked(
     return bid
 
 
-def _proxies_resolve(auction: Auction, *, now: datetime) -> None:
+def _proxies_resolve(auction: Auction, *, now: datetime) -> list[tuple[Bid, int | None]]:
     """Let the competing maxima bid, one automatic bid per round (see the module docstring).
 
     The caller holds the auction's lock. Reads the maxima once: nothing else can change
-    them while the lock is held.
+    them while the lock is held. Returns the automatic bids, each with the leader it
+    displaced (for the notices each new bid sends).
     """
+    placed: list[tuple[Bid, int | None]] = []
     if not auction.has_proxy_bids:
-        return  # no maximum was ever set here: spare the hot path a query
+        return placed  # no maximum was ever set here: spare the hot path a query
     alive = list(
         ProxyBid.objects.filter(auction=auction, max_amount__gte=auction.current_price).order_by(
             "-max_amount", "placed_at", "id"
         )
     )
     if not alive:
-        return
+        return placed
     by_bidder = {proxy.bidder_id: proxy for proxy in alive}
     while True:
         leader_proxy = by_bidder.get(auction.leader_id)
@@ -170,7 +173,7 @@ def _proxies_resolve(auction: Auction, *, now: datetime) -> None:
             None,
         )
         if challenger is None:
-            return
+            return placed
         challenger_wins = challenger.max_amount > leader_limit or (
             challenger.max_amount == leader_limit
             and leader_proxy is not None
@@ -182,7 +185,9 @@ def _proxies_resolve(auction: Auction, *, now: datetime) -> None:
         else:
             amount = min(leader_limit, challenger.max_amount + auction.price_step)
             bidder_id = auction.leader_id
-        _bid_insert_unlocked(auction, bidder_id=bidder_id, amount=amount, now=now, auto=True)
+        leader_before = auction.leader_id
+        bid = _bid_insert_unlocked(auction, bidder_id=bidder_id, amount=amount, now=now, auto=True)
+        placed.append((bid, leader_before))
 
 
 def _soft_close_extend(auction: Auction, *, now: datetime) -> None:
@@ -224,8 +229,9 @@ def bid_place(
     (`BidTooLow`, carrying `min_next_bid`) and `max_amount >= amount` (`MaxBelowAmount`).
     Inserts the bid, records the maximum, lets competing maxima bid (`_proxies_resolve`),
     extends a soft close, and saves `current_price`, `leader`, `bid_count` and `closes_at`
-    before the lock is released. Records one "bid placed" event when someone else bid before
-    (earlier bidders get one email each after commit, however many automatic bids followed).
+    before the lock is released. Records one "bid placed" event per new bid with earlier
+    bidders, automatic ones included: each earlier bidder but the bid's own gets one email
+    per such bid after commit (the bidder a maximum outbids hears it from the automatic bid).
     Not idempotent: each call that succeeds is one more bid (see `Idempotency-Key`).
     """
     _bid_refuse_early(auction_id, bidder=bidder, amount=amount, snapshot=snapshot)
@@ -255,7 +261,7 @@ def bid_place(
                 defaults={"max_amount": max_amount, "placed_at": now},
             )
             auction.has_proxy_bids = True
-        _proxies_resolve(auction, now=now)
+        automatic = _proxies_resolve(auction, now=now)
         _soft_close_extend(auction, now=now)
         # An UPDATE of the columns a bid moves (what save(update_fields=...) would write,
         # without the ORM compiling it on every bid: this is the hot path).
@@ -271,15 +277,20 @@ def bid_place(
                 "has_proxy_bids": auction.has_proxy_bids,
             },
         )
-        if previous_leader_id is not None:  # nobody to tell about the first bid
+        # Each new bid, automatic ones included, tells every earlier bidder but its own
+        # bidder, with the price the auction has now: one event per bid. The bidder a
+        # maximum has just outbid hears it from the automatic bid's event.
+        for new_bid, leader_before in [(bid, previous_leader_id), *automatic]:
+            if leader_before is None:
+                continue  # nobody to tell about the first bid
             notifications.event_record(
                 Event.Kind.BID_PLACED,
                 auction=auction,
-                bid=bid,
+                bid=new_bid,
                 payload={
-                    "bidder_id": bidder.pk,
-                    "bidder": bidder.get_username(),
-                    "previous_leader_id": previous_leader_id,
+                    "bidder_id": new_bid.bidder_id,
+                    "bidder": _bidder_name(new_bid, bidder),
+                    "previous_leader_id": leader_before,
                     "leader_id": auction.leader_id,
                     "amount": f"{auction.current_price:.2f}",
                     "min_next_bid": f"{auction.min_next_bid:.2f}",
@@ -288,6 +299,13 @@ def bid_place(
             )
     bid.auction = auction
     return bid
+
+
+def _bidder_name(bid: Bid, bidder: AbstractBaseUser) -> str:
+    """The username of `bid`'s bidder: the caller's, or read for an automatic bid."""
+    if bid.bidder_id == bidder.pk:
+        return bidder.get_username()
+    return get_user_model().objects.values_list("username", flat=True).get(pk=bid.bidder_id)
 
 
 def auction_buy_now(auction_id: int, *, buyer: AbstractBaseUser) -> Bid:

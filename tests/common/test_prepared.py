@@ -11,6 +11,7 @@ from accounts.services import token_issue
 from auctions.models import Auction
 from auctions.services import bid_place
 from auctions.services.locking import _auction_lock
+from common import prepared
 from common.prepared import (
     PreparedQuery,
     PreparedRows,
@@ -267,3 +268,35 @@ def test_several_rows_are_inserted_in_order_with_their_keys_however_many():
     stored = dict(Event.objects.filter(auction=auction).values_list("pk", "payload"))
     assert [stored[pk]["n"] for pk in pks] == list(range(250))
     assert models_insert([]) == []
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SQLite's driver keeps statements in a bounded LRU"
+)
+def test_inserts_of_any_number_of_rows_use_a_few_statements_per_model():
+    """Each distinct row count would be another SQL text kept by the process and another
+    statement prepared on the server: row counts come in powers of two instead."""
+    from common import clock
+    from notifications.models import Event
+
+    auction, now = AuctionFactory(), clock.now()
+    table = connection.ops.quote_name(Event._meta.db_table)
+    sizes = [*range(1, 140), 257, 500, 777, 1500, 3001]
+    with CaptureQueriesContext(connection) as queries:
+        for size in sizes:
+            events = [
+                Event(kind=Event.Kind.BID_PLACED, auction=auction, created_at=now, touched_at=now)
+                for _ in range(size)
+            ]
+            models_insert(events)
+            assert len({event.pk for event in events}) == size
+    texts = {
+        sql
+        for query in queries.captured_queries
+        for sql in statement_sql(query["sql"]).split("; ")
+        if sql.startswith("INSERT INTO")
+    }
+    assert len(texts) <= 11  # 1, 2, 4 ... 1024 rows
+    kept = [sql for sql in prepared._server_statements if sql.startswith(f"INSERT INTO {table}")]
+    assert len(kept) <= 11
+    assert Event.objects.filter(auction=auction).count() == sum(sizes)

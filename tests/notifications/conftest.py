@@ -25,6 +25,10 @@ def mailbox(smtp_server, settings):
     yield smtp_server.mailbox
     smtp_server.mailbox.delay = 0.0
     smtp_server.mailbox.refuse = set()
+    smtp_server.mailbox.refuse_for_now = set()
+    smtp_server.mailbox.refuse_content = set()
+    smtp_server.mailbox.closing = set()
+    smtp_server.mailbox.on_data = None
     smtp_server.mailbox.pipelining = True
 
 

@@ -83,11 +83,36 @@ def test_a_leader_defended_by_a_maximum_is_told_of_a_new_bid_not_outbid(auction_
     auction = auction_create(owner=owner)
     auctions.bid_place(auction.pk, bidder=ann, amount=Decimal("100.00"), max_amount=Decimal("200"))
     auctions.bid_place(auction.pk, bidder=bob, amount=Decimal("110.00"))
-    expand_all(latest_event("bid_placed"))
-    [notice] = Notification.objects.filter(event__kind="bid_placed")
-    assert notice.recipient == ann
+    for event in Event.objects.filter(kind="bid_placed"):  # bob's bid, ann's automatic one
+        expand_all(event)
+    [notice] = Notification.objects.filter(event__kind="bid_placed", recipient=ann)
     assert notice.kind == "new_bid"
     assert "115.00" in notice.subject  # one email, with the price after the automatic bid
+    [outbid] = Notification.objects.filter(event__kind="bid_placed", recipient=bob)
+    assert outbid.kind == "outbid"
+    assert "115.00" in outbid.subject
+
+
+def test_a_bidder_outbid_by_an_automatic_bid_is_told_with_the_new_price(auction_create, mailbox):
+    """A holds a maximum of 300 and leads at 100; C bids 105; A's maximum answers 110. Each
+    new bid tells every earlier bidder but its own bidder: C's tells A, A's automatic one
+    tells C, who has just been outbid."""
+    a, c = UserFactory(), UserFactory()
+    auction = auction_create()
+    auctions.bid_place(auction.pk, bidder=a, amount=Decimal("100.00"), max_amount=Decimal("300"))
+    auctions.bid_place(auction.pk, bidder=c, amount=Decimal("105.00"))
+    ids = []
+    for event in Event.objects.filter(kind="bid_placed").order_by("id"):
+        ids += expand_all(event)
+
+    assert services.notification_deliver(ids) == 2
+
+    [to_c] = mailbox.to(c.email)
+    assert to_c.subject == "You were outbid on A fine thing: now 110.00 USD"
+    [to_a] = mailbox.to(a.email)
+    assert to_a.subject == "New bid on A fine thing: 110.00 USD"
+    told = Notification.objects.values_list("recipient", "kind", "event__bid__bidder")
+    assert sorted(told) == sorted([(a.pk, "new_bid", c.pk), (c.pk, "outbid", a.pk)])
 
 
 def test_delivery_sends_one_message_per_recipient_and_marks_them_sent(auction_create, mailbox):
@@ -112,22 +137,45 @@ def test_smtp_down_puts_notifications_back_with_a_backoff(auction_create, settin
 
     for notification in Notification.objects.all():
         assert notification.status == "pending"
-        assert notification.attempts == 1
+        assert notification.attempts == 0  # the server's fault, not the message's
         assert notification.last_error
         assert notification.next_attempt_at > clock.now()
     assert services.notification_deliver(ids) == 0  # not due yet: not even tried
 
 
-def test_after_too_many_attempts_a_notification_is_failed(auction_create, settings, mailbox):
+def test_a_mail_server_down_for_any_number_of_tries_never_fails_a_notification(
+    auction_create, settings, mailbox, smtp_server
+):
     UserFactory()
     auction_create()
     ids = expand_all(latest_event("auction_created"))
-    settings.EMAIL_PORT = 9
+    settings.EMAIL_PORT = 9  # nothing listens there
+    settings.NOTIFICATION_MAX_ATTEMPTS = 2
+    for _ in range(5):
+        Notification.objects.update(next_attempt_at=clock.now())
+        services.notification_deliver(ids)
+    notification = Notification.objects.get()
+    assert (notification.status, notification.attempts) == ("pending", 0)
+
+    settings.EMAIL_PORT = smtp_server.port  # back
+    Notification.objects.update(next_attempt_at=clock.now())
+    assert services.notification_deliver(ids) == 1
+    assert Notification.objects.get().status == "sent"
+
+
+def test_a_message_refused_for_now_too_many_times_is_failed(auction_create, settings, mailbox):
+    user = UserFactory()
+    auction_create()
+    ids = expand_all(latest_event("auction_created"))
+    mailbox.refuse_for_now = {user.email}
     settings.NOTIFICATION_MAX_ATTEMPTS = 2
     services.notification_deliver(ids)
+    assert Notification.objects.get().status == "pending"
     Notification.objects.update(next_attempt_at=clock.now())
     services.notification_deliver(ids)
-    assert Notification.objects.get().status == "failed"
+    notification = Notification.objects.get()
+    assert (notification.status, notification.attempts) == ("failed", 2)
+    assert "450" in notification.last_error
 
 
 def test_recovery_finds_stalled_expansions_and_due_retries(auction_create, settings):

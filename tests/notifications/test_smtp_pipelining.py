@@ -61,12 +61,19 @@ def test_a_refused_recipient_raises_as_sendmail_does_and_the_session_goes_on(
 
 
 @pytest.mark.django_db
-def test_a_refused_recipient_is_retried_later_and_the_others_are_sent(auction_create, mailbox):
+@pytest.mark.parametrize(
+    ("refusal", "status", "code"),
+    [("refuse", "failed", "550"), ("refuse_for_now", "pending", "450")],
+)
+def test_a_refused_recipient_is_failed_or_retried_later_and_the_others_are_sent(
+    auction_create, mailbox, refusal, status, code
+):
+    """A 5xx to RCPT fails that message for good; a 4xx retries it later."""
     auction = auction_create()
     bidders = UserFactory.create_batch(4)
     for n, bidder in enumerate(bidders):
         auctions.bid_place(auction.pk, bidder=bidder, amount=Decimal(100 + 5 * n))
-    mailbox.refuse = {bidders[1].email}
+    setattr(mailbox, refusal, {bidders[1].email})
 
     batch = services.events_expand_claimed(
         [Event.objects.filter(kind="bid_placed").latest("id").pk]
@@ -74,9 +81,9 @@ def test_a_refused_recipient_is_retried_later_and_the_others_are_sent(auction_cr
 
     assert services.batch_deliver(batch) == 2
     refused = Notification.objects.get(recipient=bidders[1], event__bid__bidder=bidders[3])
-    assert refused.status == "pending"
+    assert refused.status == status
     assert refused.attempts == 1
-    assert "550" in refused.last_error
+    assert code in refused.last_error
     assert sorted(item.rcpt_tos[0] for item in mailbox.snapshot()) == sorted(
         [bidders[0].email, bidders[2].email]
     )

@@ -3,6 +3,7 @@
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -41,11 +42,19 @@ class Received:
 @dataclass
 class Mailbox:
     """What the server accepted, in order. `delay` slows each message down (seconds);
-    recipients in `refuse` are refused (550); `pipelining` offers PIPELINING in EHLO."""
+    recipients in `refuse` are refused (550), those in `refuse_for_now` too (450), those in
+    `closing` with the server's "closing the session" (421), and
+    messages to those in `refuse_content` after their content (554, at the end of DATA);
+    `pipelining` offers PIPELINING in EHLO; `on_data`, when set, is called with each
+    message's envelope before it is answered (a relay that takes its time)."""
 
     received: list[Received] = field(default_factory=list)
     delay: float = 0.0
     refuse: set[str] = field(default_factory=set)
+    refuse_for_now: set[str] = field(default_factory=set)
+    refuse_content: set[str] = field(default_factory=set)
+    closing: set[str] = field(default_factory=set)
+    on_data: Callable[[object], None] | None = None
     pipelining: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -58,12 +67,20 @@ class Mailbox:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
         if address in self.refuse:
             return "550 No such user here"
+        if address in self.refuse_for_now:
+            return "450 Mailbox busy, try again later"
+        if address in self.closing:
+            return "421 Service not available, closing transmission channel"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.delay:
             time.sleep(self.delay)  # blocks the server's loop: a slow mail server
+        if self.on_data is not None:
+            self.on_data(envelope)
+        if self.refuse_content & set(envelope.rcpt_tos):
+            return "554 Message content rejected"
         item = Received(
             mail_from=envelope.mail_from,
             rcpt_tos=list(envelope.rcpt_tos),
