@@ -75,12 +75,22 @@ class TokenCreateInputSerializer(serializers.Serializer):
     password = password_field()
 
 
+class TokenTextField(serializers.CharField):
+    """A token: a JSON string only. DRF's CharField also takes a number and makes it a
+    string; a revocation of `0` would then answer 200 to a body the schema refuses."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class TokenRefreshInputSerializer(serializers.Serializer):
-    refresh_token = serializers.CharField(max_length=255)
+    refresh_token = TokenTextField(max_length=255)
 
 
 class TokenRevokeInputSerializer(serializers.Serializer):
-    token = serializers.CharField(
+    token = TokenTextField(
         max_length=255, help_text="An access token or a refresh token; its partner dies with it."
     )
 

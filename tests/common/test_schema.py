@@ -160,3 +160,11 @@ def test_nul_in_a_query_string_is_400_as_the_schema_says(api_client):
     response = api_client.get("/api/v1/auctions", {"search": "va\x00se"})
 
     assert_problem(response, 400, "validation_error")
+
+
+@pytest.mark.parametrize("token", [0, 12.5, True, ["abc"]])
+def test_a_token_that_is_not_a_string_is_400_as_the_schema_says(api_client, token):
+    response = api_client.post("/api/v1/auth/token/revoke", {"token": token}, format="json")
+
+    body = assert_problem(response, 400, "validation_error")
+    assert "token" in body["errors"]
