@@ -111,7 +111,7 @@ class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's AutoSchema, told the truth about who may call and what comes back.
 
     - security: an operation its permissions let an anonymous caller through lists `{}`
-      (no token) next to the bearer scheme, whatever permission classes say so;
+      (no token) next to the bearer scheme, whichever permission classes let it through;
     - responses: the standard problem+json errors of `STANDARD_ERRORS` where they can be
       answered, and the HTTP server's own refusals (`SERVER_ERRORS`) everywhere;
     - strings: the NUL that DRF and Django's forms refuse, and money's exact form, as
