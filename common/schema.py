@@ -74,8 +74,11 @@ def problem_media_type(result: dict, generator, request, public: bool) -> dict:
 
 # A string field refuses NUL (DRF's CharField does, whatever the field): say so. A field that
 # trims whitespace and refuses blanks needs one character that is not whitespace.
+# Whitespace is what `str.strip()` removes (DRF trims with it), spelt out: `\s` means a
+# different set in ECMA-262, the regex dialect of OpenAPI. None lies above U+3000.
+_SPACE = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x3001)) if c.isspace())
 NO_NUL = r"^[^\u0000]*$"
-NOT_BLANK = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+NOT_BLANK = rf"^[^\u0000]*[^\u0000{_SPACE}][^\u0000]*$"
 
 
 def money_pattern(min_value) -> str:

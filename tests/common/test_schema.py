@@ -2,6 +2,7 @@
 
 import re
 
+import jsonschema_rs
 import pytest
 
 from tests.common.assertions import assert_problem
@@ -168,3 +169,18 @@ def test_a_token_that_is_not_a_string_is_400_as_the_schema_says(api_client, toke
 
     body = assert_problem(response, 400, "validation_error")
     assert "token" in body["errors"]
+
+
+@pytest.mark.parametrize("blank", [" ", "\x1c\x1f", "\u3000\u2028", "\x85\t"])
+def test_a_text_the_service_trims_to_nothing_is_refused_by_the_schema_too(
+    api_client, schema, blank
+):
+    # Validated as OpenAPI tools validate it (ECMA-262 regexes): `\s` would not do.
+    field = component(schema, "TokenRevokeInputRequest")["properties"]["token"]
+    validator = jsonschema_rs.validator_for({k: field[k] for k in ("type", "pattern")})
+
+    response = api_client.post("/api/v1/auth/token/revoke", {"token": blank}, format="json")
+
+    assert not validator.is_valid(blank)
+    assert_problem(response, 400, "validation_error")
+    assert validator.is_valid("\ufeffabc")  # not whitespace to Python: kept, and accepted
