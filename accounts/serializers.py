@@ -76,8 +76,14 @@ class TokenCreateInputSerializer(serializers.Serializer):
 
 
 class TokenTextField(serializers.CharField):
-    """A token: a JSON string only. DRF's CharField also takes a number and makes it a
-    string; a revocation of `0` would then answer 200 to a body the schema refuses."""
+    """A token: a JSON string only, taken as sent. DRF's CharField also takes a number and
+    makes it a string, and trims whitespace before it counts the length; a revocation of `0`,
+    or of 256 characters of which 4 are spaces, would then answer 200 to a body the schema
+    refuses."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
