@@ -5,6 +5,7 @@
 #   make lint   ruff check + format check, migrations check
 #   make fmt    ruff format + autofix
 #   make bench  the benchmark (PostgreSQL + Redis on loopback)
+#   make fuzz   schemathesis over every operation of the schema, against a fresh service
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -21,7 +22,7 @@ export PORT
 SITE_URL ?= http://127.0.0.1:$(PORT)
 export SITE_URL
 
-.PHONY: help install run serve test test-fast lint fmt check bench bench-quick superuser clean
+.PHONY: help install run serve test test-fast lint fmt check bench bench-quick fuzz superuser clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -53,6 +54,9 @@ lint: install
 fmt: install
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
+
+fuzz: install
+	.ci/schemathesis
 
 superuser: install
 	$(PY) manage.py createsuperuser

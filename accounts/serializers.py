@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from rest_framework import serializers
 
@@ -26,6 +26,31 @@ def password_field(**kwargs) -> serializers.CharField:
     )
 
 
+def _password_min_length() -> int:
+    """The length the configured `MinimumLengthValidator` asks for (1 without one)."""
+    return max(
+        (
+            getattr(validator, "min_length", 1)
+            for validator in password_validation.get_default_password_validators()
+            if isinstance(validator, password_validation.MinimumLengthValidator)
+        ),
+        default=1,
+    )
+
+
+class NewPasswordField(serializers.CharField):
+    """A password being chosen: the schema states the rules a schema can state. The service
+    checks them (as `weak_password`, with the validators' messages), not this field."""
+
+    schema_overrides = {
+        "minLength": _password_min_length(),
+        # Not entirely numeric (NumericPasswordValidator), and no NUL. Being neither a
+        # common password nor too similar to the username or the email are rules too,
+        # which no pattern can say: they are refused as `weak_password`.
+        "pattern": r"^[^\u0000]*[^\u0000\d][^\u0000]*$",
+    }
+
+
 class RegisterInputSerializer(serializers.Serializer):
     username = serializers.CharField(
         max_length=150,
@@ -41,7 +66,14 @@ class RegisterInputSerializer(serializers.Serializer):
         help_text="Unique, whatever the case; where notifications go. "
         "No control or invisible characters.",
     )
-    password = password_field(help_text="Must pass the password rules (length, not common...).")
+    password = NewPasswordField(
+        write_only=True,
+        trim_whitespace=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        style={"input_type": "password"},
+        help_text="At least 8 characters, not only digits, not a common password and not "
+        "too similar to the username or the email; else 400 `weak_password`.",
+    )
 
 
 class TokenCreateInputSerializer(serializers.Serializer):
@@ -49,12 +81,28 @@ class TokenCreateInputSerializer(serializers.Serializer):
     password = password_field()
 
 
+class TokenTextField(serializers.CharField):
+    """A token: a JSON string only, taken as sent. DRF's CharField also takes a number and
+    makes it a string, and trims whitespace before it counts the length; a revocation of `0`,
+    or of 256 characters of which 4 are spaces, would then answer 200 to a body the schema
+    refuses."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class TokenRefreshInputSerializer(serializers.Serializer):
-    refresh_token = serializers.CharField(max_length=255)
+    refresh_token = TokenTextField(max_length=255)
 
 
 class TokenRevokeInputSerializer(serializers.Serializer):
-    token = serializers.CharField(
+    token = TokenTextField(
         max_length=255, help_text="An access token or a refresh token; its partner dies with it."
     )
 
@@ -108,6 +156,8 @@ class EmailPreferencesSerializer(serializers.ModelSerializer):
 class EmailPreferencesUpdateInputSerializer(serializers.Serializer):
     """Any subset of the preferences. A field it does not know is an error, not ignored: a
     misspelt preference must not look saved."""
+
+    refuses_unknown_fields = True  # the schema says so: `additionalProperties: false`
 
     new_auction_announcements = StrictBooleanField(
         required=False, help_text=EmailPreferences.new_auction_announcements.field.help_text

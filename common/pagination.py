@@ -7,6 +7,7 @@ from functools import partial
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 from rest_framework import pagination
+from rest_framework.exceptions import ValidationError
 
 # Counting a large result set costs more than rendering a page of it (100,000 finished
 # auctions: a scan of the whole index, every request). A count above this is reused for
@@ -69,6 +70,11 @@ class PageNumberPagination(pagination.PageNumberPagination):
     max_page_size = 100
 
     def paginate_queryset(self, queryset, request, view=None):
+        # A page or a page size that is not a positive whole number is the client's mistake,
+        # said as such (400), not served as page 1 or the default size; a page past the last
+        # one is a 404. The schema says the same (`get_schema_operation_parameters`).
+        self._positive_int_param(request, self.page_query_param)
+        self._positive_int_param(request, self.page_size_query_param)
         # The same list for the same user with the same filters is the same count.
         filters = sorted(
             (key, value)
@@ -81,3 +87,28 @@ class PageNumberPagination(pagination.PageNumberPagination):
     @property
     def django_paginator_class(self):
         return partial(CachedCountPaginator, count_key=getattr(self, "_count_key", None))
+
+    @staticmethod
+    def _positive_int_param(request, name: str) -> None:
+        values = request.query_params.getlist(name)
+        if not values:
+            return
+        if len(values) > 1:
+            raise ValidationError({name: ["Give this parameter once."]})
+        if not (values[0].isascii() and values[0].isdigit() and int(values[0]) >= 1):
+            raise ValidationError({name: ["A positive whole number is required."]})
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["description"] = "The page number, from 1. A page past the last is 404."
+            elif parameter["name"] == self.page_size_query_param:
+                parameter["description"] = (
+                    f"Items per page, default {self.page_size}; a size over "
+                    f"{self.max_page_size} is served as {self.max_page_size}."
+                )
+            else:
+                continue
+            parameter["schema"] = {"type": "integer", "minimum": 1}
+        return parameters
