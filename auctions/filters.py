@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import django_filters
-from django import forms
 from django.db.models import Q, QuerySet
 from django_filters import utils
 from django_filters.fields import BaseCSVField
@@ -15,20 +14,21 @@ from auctions.models import Auction
 from common import clock
 
 
-class NoBlankItemsCSVField(BaseCSVField):
-    """A comma-separated value whose every item is given: `ordering=,` or `ordering=a,,b`
-    is a 400, not a blank field name handed to the database."""
+class BlankItemsSkippedCSVField(BaseCSVField):
+    """A comma-separated value read without its blank items: `ordering=,-end_time` is
+    `-end_time`, and `ordering=,` is the parameter not given, as `ordering=` is. The schema
+    documents an empty item as allowed, and a blank field name never reaches the database."""
 
     def clean(self, value):
-        if value and any(item in self.empty_values for item in value):
-            raise forms.ValidationError("Empty item in a comma-separated list.", code="blank_item")
+        if value:
+            value = [item for item in value if item not in self.empty_values]
         return super().clean(value)
 
 
 class StableOrderingFilter(django_filters.OrderingFilter):
     """Orders as asked, then by id in the same direction, so pages never overlap."""
 
-    base_field_class = NoBlankItemsCSVField
+    base_field_class = BlankItemsSkippedCSVField
 
     def filter(self, qs: QuerySet, value) -> QuerySet:
         if not value:

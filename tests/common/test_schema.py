@@ -189,3 +189,17 @@ def test_a_text_the_service_trims_to_nothing_is_refused_by_the_schema_too(api_cl
     for blank in (" ", "\x1c\x1f", "\u3000\u2028", "\x85\t"):
         assert not validator.is_valid(blank), repr(blank)
     assert validator.is_valid("\ufeffVase")  # not whitespace to Python: kept, and accepted
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/auctions", "/api/v1/me/auctions"])
+@pytest.mark.parametrize("ordering", ["", ",", ",end_time", "end_time,,"])
+def test_an_empty_ordering_item_is_inside_the_schema_and_accepted(
+    schema, client_for, path, ordering
+):
+    (parameter,) = [
+        p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "ordering"
+    ]
+
+    assert "" in parameter["schema"]["items"]["enum"]
+    assert client_for("alice").get(path, {"ordering": ordering}).status_code == 200
