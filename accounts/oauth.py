@@ -3,8 +3,8 @@
 The password grant checks the password through `accounts.services.user_authenticate`, so
 its failures count against the same per-address and per-account limits as the API's login.
 
-DOT checks that a user is active when it logs in with a password, but not afterwards: a
-refresh token, or an access token presented to DOT's own protected views or to
+DOT checks that a user is active when it logs in with a password, but not afterwards: an
+authorization code, a refresh token, or an access token presented to DOT's own protected views or to
 `/o/introspect/`, keeps working for a user deactivated since. Here, a token whose user is
 deactivated is dead on every path. A token without a user (client credentials) has no
 user to deactivate and is left to DOT's rules.
@@ -49,6 +49,11 @@ class AccountOAuth2Validator(OAuth2Validator):
                 "throttled", description=exc.detail, status_code=429, request=request
             ) from exc
         return True
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        # An authorization code issued before its user's deactivation is dead too.
+        valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
+        return valid and not _user_is_refused(request.user)
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
         valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)

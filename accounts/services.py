@@ -43,7 +43,7 @@ from accounts.errors import (
     WeakPassword,
 )
 from accounts.models import EmailPreferences
-from accounts.throttling import login_attempt_check, login_failure_record
+from accounts.throttling import login_attempt_check, login_failure_record, login_success_record
 from common import clock
 
 User = get_user_model()
@@ -96,7 +96,8 @@ def user_authenticate(
 ) -> AbstractUser:
     """The active user with these credentials, or `InvalidCredentials`; every door that
     checks a password (the API's login, the admin's, `/o/token/`'s password grant) calls
-    this.
+    this. A success marks the client address as known for the account, which exempts it
+    from the address's limit and, mostly, from the account's (`accounts.throttling`).
 
     Failed logins are limited per client address and per account (`accounts.throttling`):
     when a limit refuses the attempt, `LoginThrottled` is raised and the password is not
@@ -110,6 +111,7 @@ def user_authenticate(
     if user is None or not user.is_active:
         login_failure_record(username=username, address=client_address)
         raise InvalidCredentials()
+    login_success_record(username=username, address=client_address)
     return user
 
 

@@ -14,6 +14,7 @@ be a fresh bucket. Behind a proxy, set `NUM_PROXIES` and DRF's rule applies.
 import hashlib
 import time
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
@@ -57,13 +58,23 @@ class RegisterRateThrottle(ClientAddressRateThrottle):
 # - per client address, any account (rate `login`): a guesser spraying many accounts from
 #   one address. Once full, every attempt from that address is refused, the right password
 #   too: checking it would tell the guesser when a guess is right. With `NUM_PROXIES` set
-#   behind proxies, that address is the client's own, not the proxy's.
+#   behind proxies, that address is the client's own, not the proxy's. Except for known
+#   addresses (below): the address being shared (NAT, office, a proxy without
+#   `NUM_PROXIES`), one guesser must not lock out everyone else behind it.
 # - per account, any address (rate `login_account`): many addresses guessing one account.
 #   Once full, the account is not locked for everyone: an address that has failed on this
 #   account within the window is refused, and any other address is still checked, so the
 #   owner logs in from their own machine while the account is under attack. Each new
 #   address the guesser brings gets at most one wrong guess per window on that account.
 # - per (account, address), with the account's window: which addresses have failed there.
+#
+# Known addresses (OWASP's "device cookie", with the address as the device): each
+# successful login marks its (account, address) pair as known for
+# `LOGIN_KNOWN_ADDRESS_DAYS`. A known pair is still checked when its address's window is
+# full, and when its account's window is full, unless the pair's own window is full (it
+# has itself failed as often as the per-account rate allows). Its failures still count. A
+# guesser spraying accounts is still stopped; a user who logged in from that address
+# before keeps getting in, and a guesser sharing it gets the per-account rate on them.
 #
 # A success resets nothing: one valid account would otherwise let a guesser interleave
 # logins and guess other accounts' passwords without limit. Cache get-then-set is not
@@ -107,9 +118,13 @@ class _FailureWindow:
             cache.set(self.key, [self.now, *self.history], self.duration)
 
 
-def _windows(*, username: str, address: str) -> tuple[_FailureWindow, ...]:
+def _account_hash(username: str) -> str:
     # Usernames are unique whatever their case; hashed, any text makes a valid cache key.
-    account = hashlib.sha256(username.casefold().encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(username.casefold().encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _windows(*, username: str, address: str) -> tuple[_FailureWindow, ...]:
+    account = _account_hash(username)
     return (
         _FailureWindow("login", f"address_{address}"),
         _FailureWindow("login_account", f"account_{account}"),
@@ -117,20 +132,33 @@ def _windows(*, username: str, address: str) -> tuple[_FailureWindow, ...]:
     )
 
 
+def _known_key(*, username: str, address: str) -> str:
+    return f"login_known_{_account_hash(username)}_{address}"
+
+
 def login_attempt_check(*, username: str, address: str) -> None:
     """Raise `LoginThrottled` when a login for `username` from `address` must not even
     be tried (see the rules above). Reads only."""
     by_address, by_account, pair = _windows(username=username, address=address)
-    if by_address.full:
+    known = cache.get(_known_key(username=username, address=address), False)
+    if by_address.full and not known:
         raise LoginThrottled(by_address.wait_until_not_full())
-    if by_account.full and pair.history:
-        raise LoginThrottled(min(by_account.wait_until_not_full(), pair.wait_until_empty()))
+    if by_account.full and pair.history and (not known or pair.full):
+        wait = pair.wait_until_not_full() if known else pair.wait_until_empty()
+        raise LoginThrottled(min(by_account.wait_until_not_full(), wait))
 
 
 def login_failure_record(*, username: str, address: str) -> None:
     """Count one failed login for `username` from `address` in every window."""
     for window in _windows(username=username, address=address):
         window.record()
+
+
+def login_success_record(*, username: str, address: str) -> None:
+    """Mark `address` as known for `username` for `LOGIN_KNOWN_ADDRESS_DAYS` from now."""
+    days = settings.LOGIN_KNOWN_ADDRESS_DAYS
+    if days > 0:
+        cache.set(_known_key(username=username, address=address), True, days * 86400)
 
 
 def client_address(request: HttpRequest | Request) -> str:

@@ -242,6 +242,9 @@ LOGIN_THROTTLE_RATE = os.environ.get("LOGIN_THROTTLE_RATE", "10/min")
 # Failed logins on one account from any address (accounts/throttling.py says what a full
 # window refuses: only the addresses that failed on that account).
 LOGIN_ACCOUNT_THROTTLE_RATE = os.environ.get("LOGIN_ACCOUNT_THROTTLE_RATE", "5/min")
+# Days a successful login keeps its (account, address) pair known: a known pair is still
+# checked when its address, or mostly its account, has used up its failures.
+LOGIN_KNOWN_ADDRESS_DAYS = int(os.environ.get("LOGIN_KNOWN_ADDRESS_DAYS", "30"))
 REGISTER_THROTTLE_RATE = os.environ.get("REGISTER_THROTTLE_RATE", "100/hour")
 # Behind N proxies that each append the address they saw to `X-Forwarded-For`, a client is
 # the Nth address from the right of that header; unset, it is `REMOTE_ADDR`.

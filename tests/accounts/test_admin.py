@@ -1,7 +1,10 @@
 """The admin keeps working with the accounts app's indexes and first-party application."""
 
+import io
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
 from oauth2_provider.models import Application
 
 from accounts import services
@@ -88,3 +91,37 @@ def test_admin_saves_a_user_keeping_its_own_email(admin_client, user):
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.first_name == "Alice"
+
+
+HEADER_INJECTION_EMAIL = '"x\x0bReply-To:phish@evil.example"@example.com'
+
+
+def test_admin_refuses_an_email_with_control_characters(admin_client, user):
+    response = admin_client.post(
+        f"/admin/auth/user/{user.pk}/change/",
+        {
+            "username": "alice",
+            "email": HEADER_INJECTION_EMAIL,
+            "is_active": "on",
+            "date_joined_0": "2025-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
+
+    assert response.status_code == 200  # the form again, with the error
+    assert b"Control or invisible characters are not allowed" in response.content
+    user.refresh_from_db()
+    assert user.email == "alice@example.com"
+
+
+def test_createsuperuser_refuses_an_email_with_control_characters():
+    with pytest.raises(CommandError, match="Control or invisible characters"):
+        call_command(
+            "createsuperuser",
+            interactive=False,
+            username="root2",
+            email=HEADER_INJECTION_EMAIL,
+            stdout=io.StringIO(),
+        )
+
+    assert not get_user_model().objects.filter(username="root2").exists()

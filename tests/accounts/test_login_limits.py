@@ -157,3 +157,75 @@ def test_o_token_password_grant_is_throttled_like_the_api_login(
     assert refused.status_code == 429
     assert refused.json()["error"] == "throttled"
     assert elsewhere.status_code == 200
+
+
+# --- Known addresses: one shared address does not lock out its users ---------------------------
+
+SHARED = "10.0.0.1"  # a NAT's, or a proxy's when NUM_PROXIES is unset
+
+
+def test_a_user_who_logged_in_from_a_shared_address_gets_in_after_a_guesser_filled_it(
+    api_client, user
+):
+    assert login(api_client, SHARED).status_code == 200
+    for n in range(10):
+        login(api_client, SHARED, password="wrong", username=f"nobody{n}")
+
+    assert login(api_client, SHARED).status_code == 200
+
+
+def test_a_full_address_still_refuses_accounts_never_logged_in_from_it(api_client, user):
+    get_user_model().objects.create_user("bob", "bob@example.com", PASSWORD)
+    assert login(api_client, SHARED).status_code == 200
+    for n in range(10):
+        login(api_client, SHARED, password="wrong", username=f"nobody{n}")
+
+    assert_problem(login(api_client, SHARED, username="bob"), 429, "throttled")
+    assert_problem(login(api_client, SHARED, username="nobody0"), 429, "throttled")
+
+
+def test_a_full_address_still_checks_the_password_of_a_known_account_and_counts_it(
+    api_client, user, throttle_rates
+):
+    throttle_rates(login="3/min", login_account="100/min")
+    assert login(api_client, SHARED).status_code == 200
+    for n in range(3):
+        login(api_client, SHARED, password="wrong", username=f"nobody{n}")
+
+    assert_problem(login(api_client, SHARED, password="wrong"), 401, "invalid_credentials")
+    assert_problem(login(api_client, SHARED, username="nobody0"), 429, "throttled")
+
+
+def test_a_known_address_is_forgotten_after_the_known_address_days(
+    api_client, user, throttle_rates, settings
+):
+    settings.LOGIN_KNOWN_ADDRESS_DAYS = 1
+    throttle_rates(login="3/day")
+    assert login(api_client, SHARED).status_code == 200
+    with time_machine.travel(clock.now() + timedelta(days=1, seconds=1)):
+        for n in range(3):
+            login(api_client, SHARED, password="wrong", username=f"nobody{n}")
+
+        assert_problem(login(api_client, SHARED), 429, "throttled")
+
+
+def test_a_known_address_that_itself_failed_as_often_as_the_account_limit_is_refused(
+    api_client, user
+):
+    assert login(api_client, SHARED).status_code == 200
+    for _ in range(5):
+        login(api_client, SHARED, password="wrong")
+
+    assert_problem(login(api_client, SHARED), 429, "throttled")
+
+
+def test_a_known_address_is_exempt_from_the_account_limit_until_it_failed_as_often_itself(
+    api_client, user, account_rates
+):
+    assert login(api_client, SHARED).status_code == 200
+    for n in range(2):
+        login(api_client, f"203.0.113.{n}", password="wrong")
+    assert_problem(login(api_client, SHARED, password="wrong"), 401, "invalid_credentials")
+
+    assert login(api_client, SHARED).status_code == 200
+    assert login(api_client, "203.0.113.0").status_code == 429
