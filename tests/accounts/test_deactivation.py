@@ -1,12 +1,7 @@
 """A deactivated user is refused on every path a token can take, whatever the token."""
 
-import base64
-import hashlib
-import secrets
-from urllib.parse import parse_qs, urlparse
-
 import pytest
-from oauth2_provider.models import AccessToken, Application
+from oauth2_provider.models import AccessToken
 
 from tests.accounts.helpers import (
     PASSWORD_APP_ID,
@@ -15,6 +10,7 @@ from tests.accounts.helpers import (
     bearer,
     o_token_password,
 )
+from tests.support.oauth import authorization_code_exchange, authorization_code_issue
 
 pytestmark = pytest.mark.django_db
 
@@ -143,45 +139,10 @@ def test_introspection_says_a_deactivated_users_token_is_inactive(
 def test_an_authorization_code_issued_before_deactivation_cannot_be_exchanged_at_o_token(
     api_client, user
 ):
-    app = Application.objects.create(
-        name="Partner web app",
-        client_id="partner-web",
-        client_type=Application.CLIENT_PUBLIC,
-        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
-        redirect_uris="https://partner.example/callback",
-        skip_authorization=True,
-    )
-    verifier = secrets.token_urlsafe(48)
-    challenge = (
-        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    )
-    api_client.force_login(user)
-    authorize = api_client.get(
-        "/o/authorize/",
-        {
-            "response_type": "code",
-            "client_id": app.client_id,
-            "redirect_uri": "https://partner.example/callback",
-            "scope": "read",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        },
-    )
-    assert authorize.status_code == 302, authorize.content
-    code = parse_qs(urlparse(authorize["Location"]).query)["code"][0]
-    api_client.logout()
+    issued = authorization_code_issue(api_client, user, scope="read")
     deactivate(user)
 
-    token = api_client.post(
-        "/o/token/",
-        {
-            "grant_type": "authorization_code",
-            "client_id": app.client_id,
-            "code": code,
-            "redirect_uri": "https://partner.example/callback",
-            "code_verifier": verifier,
-        },
-    )
+    token = authorization_code_exchange(api_client, issued)
 
     assert token.status_code == 400, token.content
     assert token.json()["error"] == "invalid_grant"

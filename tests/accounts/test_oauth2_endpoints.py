@@ -1,15 +1,13 @@
 """The standard OAuth 2 endpoints under /o/ (django-oauth-toolkit) for third parties."""
 
 import base64
-import hashlib
-import secrets
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from oauth2_provider.models import AccessToken, Application
 
 from accounts import services
 from tests.accounts.helpers import PASSWORD, bearer
+from tests.support.oauth import authorization_code_exchange, authorization_code_issue
 
 pytestmark = pytest.mark.django_db
 
@@ -110,47 +108,10 @@ def test_o_revoke_token_revokes_a_third_party_token(api_client, confidential_app
 
 
 def test_authorization_code_with_pkce_gives_a_token_that_authenticates_on_the_api(api_client, user):
-    app = Application.objects.create(
-        name="Partner web app",
-        client_id="partner-web",
-        client_type=Application.CLIENT_PUBLIC,
-        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
-        redirect_uris="https://partner.example/callback",
-        skip_authorization=True,
-    )
-    verifier = secrets.token_urlsafe(48)
-    challenge = (
-        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    )
-    api_client.force_login(user)  # the resource owner's browser session
+    issued = authorization_code_issue(api_client, user, scope="read write")
+    assert issued.query["state"] == ["xyz"]
 
-    authorize = api_client.get(
-        "/o/authorize/",
-        {
-            "response_type": "code",
-            "client_id": app.client_id,
-            "redirect_uri": "https://partner.example/callback",
-            "scope": "read write",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            "state": "xyz",
-        },
-    )
-    assert authorize.status_code == 302, authorize.content
-    query = parse_qs(urlparse(authorize["Location"]).query)
-    assert query["state"] == ["xyz"]
-    api_client.logout()
-
-    token = api_client.post(
-        "/o/token/",
-        {
-            "grant_type": "authorization_code",
-            "client_id": app.client_id,
-            "code": query["code"][0],
-            "redirect_uri": "https://partner.example/callback",
-            "code_verifier": verifier,
-        },
-    )
+    token = authorization_code_exchange(api_client, issued)
     assert token.status_code == 200, token.content
 
     me = bearer(api_client, token.json()["access_token"]).get("/api/v1/me")
