@@ -791,7 +791,9 @@ def notifications_resend(
     Only `failed` rows are touched, those among `notification_ids` when given and created at
     or after `since` when given (both None: every failed row). Each goes back to `pending`,
     due now, with its attempts reset and its last error kept until the next outcome.
-    Transaction: one UPDATE; delivery is enqueued after commit (if the broker is down, the
+    Transactions: one per `NOTIFICATION_BATCH_SIZE` rows, walking the primary key (a resend
+    of every failed row never holds many locks, nor sends an IN list longer than SQLite
+    takes); each batch's delivery is enqueued after its commit (if the broker is down, the
     sweep sends them). Idempotent: a row already resent is no longer `failed`. Returns how
     many were resent.
     """
@@ -800,18 +802,23 @@ def notifications_resend(
         rows = rows.filter(pk__in=list(notification_ids))
     if since is not None:
         rows = rows.filter(created_at__gte=since)
-    with transaction.atomic():
-        ids = list(rows.select_for_update(skip_locked=True).values_list("pk", flat=True))
-        resent = Notification.objects.filter(pk__in=ids, status=Status.FAILED).update(
-            status=Status.PENDING, attempts=0, claim=None, next_attempt_at=clock.now()
-        )
-        batch_size = settings.NOTIFICATION_BATCH_SIZE
+    batch_size = settings.NOTIFICATION_BATCH_SIZE
+    resent, last = 0, 0
+    while True:
+        with transaction.atomic():
+            batch = rows.filter(pk__gt=last).order_by("pk").select_for_update(skip_locked=True)
+            ids = list(batch.values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                break
+            resent += Notification.objects.filter(pk__in=ids, status=Status.FAILED).update(
+                status=Status.PENDING, attempts=0, claim=None, next_attempt_at=clock.now()
+            )
 
-        def deliver_dispatch() -> None:
-            for start in range(0, len(ids), batch_size):
-                tasks.notification_deliver_task.delay(ids[start : start + batch_size])
+            def deliver_dispatch(ids: list[int] = ids) -> None:
+                tasks.notification_deliver_task.delay(ids)
 
-        transaction.on_commit(deliver_dispatch, robust=True)
+            transaction.on_commit(deliver_dispatch, robust=True)
+        last = ids[-1]
     logger.info("Resent %d failed notifications", resent)
     return resent
 

@@ -98,3 +98,14 @@ def test_the_admin_action_resends_the_selected_failed_notifications(refused, cli
     assert b"2 failed notification(s) queued" in response.content
     assert sorted(m.rcpt_tos[0] for m in mailbox.snapshot()) == sorted(r.email for r in refused[:2])
     assert statuses()[refused[2].email] == "failed"
+
+
+def test_a_resend_larger_than_a_batch_goes_in_batches_and_resends_every_row(
+    refused, mailbox, settings
+):
+    settings.NOTIFICATION_BATCH_SIZE = 2
+
+    assert services.notifications_resend() == 3
+
+    assert sorted(m.rcpt_tos[0] for m in mailbox.snapshot()) == sorted(r.email for r in refused)
+    assert set(statuses().values()) == {"sent"}
