@@ -2,8 +2,6 @@
 them: at the start of every transaction (`SET LOCAL`, in the BEGIN's message) and of every
 session, never as a startup parameter (which PgBouncer refuses or drops)."""
 
-import threading
-
 import pytest
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
@@ -11,9 +9,9 @@ from django.db import OperationalError, connection, transaction
 from auctions.models import Auction, Bid
 from common.errors import problem_exception_handler
 from tests.factories import AuctionFactory, UserFactory
-from tests.support.database import database_timeouts
+from tests.support.database import auction_row_locked, database_timeouts
 from tests.support.probe import python_probe
-from tests.support.threads import postgres_only, run_in_threads
+from tests.support.threads import postgres_only
 
 on_postgres = postgres_only("lock_timeout and statement_timeout are PostgreSQL's")
 
@@ -114,28 +112,12 @@ def test_a_bid_cut_by_statement_timeout_is_503_busy_not_500(make_client):
     that another transaction holds."""
     auction = AuctionFactory()
     client = make_client(UserFactory())
-    held, release = threading.Event(), threading.Event()
 
-    def holder(_: int) -> None:
-        with transaction.atomic():
-            Auction.objects.select_for_update().get(pk=auction.pk)
-            held.set()
-            release.wait(timeout=30)
+    with auction_row_locked(auction.pk), database_timeouts(lock_ms=0, statement_ms=200):
+        response = client.post(
+            f"/api/v1/auctions/{auction.pk}/bids", {"amount": "500.00"}, format="json"
+        )
 
-    errors: list[BaseException] = []
-    thread = threading.Thread(target=lambda: errors.extend(run_in_threads(1, holder)))
-    thread.start()
-    try:
-        assert held.wait(timeout=10)
-        with database_timeouts(lock_ms=0, statement_ms=200):
-            response = client.post(
-                f"/api/v1/auctions/{auction.pk}/bids", {"amount": "500.00"}, format="json"
-            )
-    finally:
-        release.set()
-        thread.join(timeout=30)
-
-    assert errors == []
     assert response.status_code == 503, response.content
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == "busy"

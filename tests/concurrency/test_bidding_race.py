@@ -26,7 +26,7 @@ from auctions.errors import BidTooLow
 from auctions.models import Auction, Bid
 from common import clock
 from tests.factories import UserFactory
-from tests.support.database import database_timeouts
+from tests.support.database import auction_row_locked, database_timeouts
 from tests.support.threads import postgres_only, run_in_threads
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
@@ -232,30 +232,12 @@ def test_control_without_the_lock_the_unique_constraint_fires(auction):
 @pytest.mark.postgres
 def test_a_bid_that_waits_too_long_for_the_lock_is_503_busy(auction, make_client):
     client = make_client(UserFactory())
-    held, release = threading.Event(), threading.Event()
 
-    def holder(_: int) -> None:
-        with transaction.atomic():
-            Auction.objects.select_for_update().get(pk=auction.pk)
-            held.set()
-            release.wait(timeout=30)
+    with auction_row_locked(auction.pk), database_timeouts(lock_ms=200):
+        response = client.post(
+            f"/api/v1/auctions/{auction.pk}/bids", {"amount": "1.00"}, format="json"
+        )
 
-    holder_errors: list[BaseException] = []
-    thread = threading.Thread(
-        target=lambda: holder_errors.extend(run_in_threads(1, holder)), daemon=True
-    )
-    thread.start()
-    try:
-        assert held.wait(timeout=10)
-        with database_timeouts(lock_ms=200):
-            response = client.post(
-                f"/api/v1/auctions/{auction.pk}/bids", {"amount": "1.00"}, format="json"
-            )
-    finally:
-        release.set()
-        thread.join(timeout=30)
-
-    assert holder_errors == []
     assert response.status_code == 503, response.content
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == "busy"
@@ -271,32 +253,18 @@ def test_a_bid_below_the_price_is_refused_without_waiting_for_the_lock(auction, 
     first, loser, contender = UserFactory.create_batch(3)
     services.bid_place(auction.pk, bidder=first, amount=auction.starting_price + 10)
     client = make_client(loser)
-    held, release = threading.Event(), threading.Event()
 
-    def holder(_: int) -> None:
-        with transaction.atomic():
-            Auction.objects.select_for_update().get(pk=auction.pk)
-            held.set()
-            release.wait(timeout=30)
-
-    thread = threading.Thread(target=lambda: run_in_threads(1, holder), daemon=True)
-    thread.start()
-    try:
-        assert held.wait(timeout=10)
-        with database_timeouts(lock_ms=200):
-            low = client.post(
-                f"/api/v1/auctions/{auction.pk}/bids",
-                {"amount": str(auction.starting_price + 10)},
-                format="json",
-            )
-            winning = make_client(contender).post(
-                f"/api/v1/auctions/{auction.pk}/bids",
-                {"amount": str(auction.starting_price + 100)},
-                format="json",
-            )
-    finally:
-        release.set()
-        thread.join(timeout=30)
+    with auction_row_locked(auction.pk), database_timeouts(lock_ms=200):
+        low = client.post(
+            f"/api/v1/auctions/{auction.pk}/bids",
+            {"amount": str(auction.starting_price + 10)},
+            format="json",
+        )
+        winning = make_client(contender).post(
+            f"/api/v1/auctions/{auction.pk}/bids",
+            {"amount": str(auction.starting_price + 100)},
+            format="json",
+        )
 
     assert low.status_code == 400, low.content  # not 503: it never queued for the lock
     assert low.json()["code"] == "bid_too_low"

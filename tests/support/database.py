@@ -1,9 +1,10 @@
 """The database's timeouts, changed for one test."""
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
-from django.db import connection
+from django.db import connection, transaction
 
 
 @contextlib.contextmanager
@@ -21,3 +22,31 @@ def database_timeouts(*, lock_ms: int | None = None, statement_ms: int | None = 
         yield
     finally:
         settings_dict.update(saved)
+
+
+@contextlib.contextmanager
+def auction_row_locked(auction_pk: int) -> Iterator:
+    """Another connection holds the auction's row lock (`SELECT ... FOR UPDATE` in an open
+    transaction) while the block runs; released, and its thread joined, after. Fails the test
+    if the holder failed."""
+    from auctions.models import Auction
+    from tests.support.threads import run_in_threads
+
+    held, release = threading.Event(), threading.Event()
+
+    def holder(_: int) -> None:
+        with transaction.atomic():
+            Auction.objects.select_for_update().get(pk=auction_pk)
+            held.set()
+            release.wait(timeout=30)
+
+    errors: list[BaseException] = []
+    thread = threading.Thread(target=lambda: errors.extend(run_in_threads(1, holder)), daemon=True)
+    thread.start()
+    try:
+        assert held.wait(timeout=10), "the holder never got the lock"
+        yield
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert errors == []
